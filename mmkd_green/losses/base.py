@@ -1,0 +1,53 @@
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .utils import resolve_tau, softened_log_probs, weight_reduce
+
+
+class BaseKDLoss(nn.Module):
+    """Common interface of the logit KD losses.
+
+    ``forward(student_logits, teacher_logits, labels=None, weight=None, avg_factor=None, tau=None,
+    reduction_override=None)`` with logits of shape ``(N, C)`` (detection flattens anchors into
+    ``N``). Subclasses define :meth:`row_loss`, the loss of each row.
+
+    Args:
+        tau (float, optional): a fixed τ for fixed-τ baselines; ``None`` reads the run's shared τ.
+        loss_weight (float): multiplies the reduced loss.
+        reduction (str): ``'mean'`` | ``'sum'`` | ``'none'``.
+    """
+
+    def __init__(self, tau: Optional[float] = None, loss_weight: float = 1.0,
+                 reduction: str = 'mean'):
+        super().__init__()
+        if tau is not None:
+            resolve_tau(tau, None, torch.zeros(1, 1))  # validates: finite and > 0
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+        self.tau, self.loss_weight, self.reduction = tau, float(loss_weight), reduction
+
+    def row_loss(self, student_logits, teacher_logits, labels, tau) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def cross_entropy(student_logits, labels) -> torch.Tensor:
+        return F.cross_entropy(student_logits, labels, reduction='none')
+
+    @staticmethod
+    def soften(student_logits, teacher_logits, tau):
+        return (softened_log_probs(student_logits, tau),
+                softened_log_probs(teacher_logits.detach(), tau))
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                labels: Optional[torch.Tensor] = None, weight: Optional[torch.Tensor] = None,
+                avg_factor=None, tau=None, reduction_override: Optional[str] = None):
+        if student_logits.shape != teacher_logits.shape or student_logits.ndim != 2:
+            raise ValueError('student and teacher logits must both be (N, C), got '
+                             f'{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}')
+        tau_t = resolve_tau(self.tau, tau, student_logits)
+        loss = self.row_loss(student_logits, teacher_logits.to(student_logits.dtype), labels, tau_t)
+        return self.loss_weight * weight_reduce(loss, weight, reduction_override or self.reduction,
+                                                avg_factor)

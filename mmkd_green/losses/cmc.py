@@ -1,0 +1,36 @@
+from ..registry import MODELS
+from .base import BaseKDLoss
+
+
+@MODELS.register_module()
+class CMCLoss(BaseKDLoss):
+    """The paper's "altered" Ba & Caruana (2014) logit matching, on temperature-softened outputs.
+
+    Ba & Caruana regress the teacher's logits with a squared error. The altered form matches the
+    softened distributions instead, per row::
+
+        L = α · τ² · Σ_k (softmax(s/τ)_k − softmax(t/τ)_k)² + (1 − α) · CE(s, y)
+
+    Our choices (the paper gives no equation): the squared error is *summed* over the C classes
+    (a squared L2 distance between distributions) and scaled by τ², as in Hinton's loss. For large
+    τ, softmax(z/τ) ≈ 1/C + (z − z̄)/(Cτ), so τ²·Σ(Δp)² → ‖(s − s̄) − (t − t̄)‖² / C²: centred
+    logit matching (Ba & Caruana's objective) up to the constant 1/C². Without ``labels`` only
+    the soft term is returned.
+
+    Args:
+        alpha (float): weight of the soft term (0.95 by default, as for HKD).
+    """
+
+    def __init__(self, alpha: float = 0.95, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f'CMCLoss: `alpha` must lie in [0, 1], got {alpha}')
+        self.alpha = float(alpha)
+
+    def row_loss(self, student_logits, teacher_logits, labels, tau):
+        log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
+        sq = (log_ps.exp() - log_pt.exp()).pow(2).sum(-1)
+        loss = self.alpha * tau.squeeze(-1) ** 2 * sq
+        if labels is not None:
+            loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
+        return loss

@@ -1,0 +1,34 @@
+from ..registry import MODELS
+from .base import BaseKDLoss
+from .utils import kl_rows
+
+
+@MODELS.register_module()
+class HKDLoss(BaseKDLoss):
+    """Hinton et al. (2015) knowledge distillation.
+
+    Per row (sample or anchor)::
+
+        L = α · τ² · KL(softmax(t/τ) ‖ softmax(s/τ)) + (1 − α) · CE(s, y)
+
+    with student logits ``s``, teacher logits ``t``, labels ``y``. The τ² factor keeps the soft
+    term's gradient magnitude independent of τ. Without ``labels`` only the soft term
+    ``α · τ² · KL`` is returned (the caller adds its own hard-label loss, as the SSD distiller
+    does with the detector loss weighted by ``1 − α``).
+
+    Args:
+        alpha (float): weight of the soft term, 0.95 as in the paper.
+    """
+
+    def __init__(self, alpha: float = 0.95, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f'HKDLoss: `alpha` must lie in [0, 1], got {alpha}')
+        self.alpha = float(alpha)
+
+    def row_loss(self, student_logits, teacher_logits, labels, tau):
+        log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
+        loss = self.alpha * tau.squeeze(-1) ** 2 * kl_rows(log_pt, log_ps)
+        if labels is not None:
+            loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
+        return loss

@@ -1,0 +1,62 @@
+"""Shared pieces of the KD losses: τ resolution, softened log-probabilities, weighted reduction."""
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+
+from ..temperature.current import get_current_temperature
+
+
+def resolve_tau(explicit, override, logits: torch.Tensor) -> torch.Tensor:
+    """τ as a tensor of shape ``(N, 1)`` (or ``(1, 1)``) on the logits' device and dtype.
+
+    Precedence: the per-call ``override``, then the loss's own fixed ``explicit`` τ, then the τ the
+    run's TemperatureHook published. Per-sample τ must have one value per row of the logits.
+    """
+    tau = override if override is not None else explicit
+    if tau is None:
+        tau = get_current_temperature()
+    tau = torch.as_tensor(tau, dtype=logits.dtype, device=logits.device).detach()
+    if tau.ndim == 0:
+        tau = tau.view(1, 1)
+    elif tau.ndim == 1 and tau.numel() in (1, logits.shape[0]):
+        tau = tau.view(-1, 1)
+    else:
+        raise ValueError(f'τ must be a scalar or have one value per row of the logits '
+                         f'({logits.shape[0]}), got shape {tuple(tau.shape)}')
+    if not torch.isfinite(tau).all() or (tau <= 0).any():
+        raise ValueError(f'τ must be finite and > 0, got {tau.flatten()[:8].tolist()}')
+    return tau
+
+
+def softened_log_probs(logits: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """log softmax(z / τ) over the last dimension (numerically stable for τ in [0.5, 100])."""
+    return F.log_softmax(logits / tau, dim=-1)
+
+
+def kl_rows(teacher_log_p: torch.Tensor, student_log_p: torch.Tensor) -> torch.Tensor:
+    """Per-row KL(p_t ‖ p_s) = Σ_k p_t,k (log p_t,k − log p_s,k)."""
+    return F.kl_div(student_log_p, teacher_log_p, reduction='none', log_target=True).sum(-1)
+
+
+def weight_reduce(loss: torch.Tensor, weight: Optional[torch.Tensor], reduction: str,
+                  avg_factor: Optional[Union[float, torch.Tensor]] = None) -> torch.Tensor:
+    """Per-row losses → the requested reduction.
+
+    ``weight`` (per row; a 0/1 mask selects anchors) multiplies each row. ``mean`` divides by
+    ``avg_factor`` when given (e.g. the number of positive anchors), else by the number of rows.
+    """
+    if weight is not None:
+        weight = weight.to(loss.dtype)
+        if weight.shape != loss.shape:
+            raise ValueError(f'weight shape {tuple(weight.shape)} != loss shape {tuple(loss.shape)}')
+        loss = loss * weight
+    if reduction == 'none':
+        return loss
+    if reduction == 'sum':
+        return loss.sum()
+    if reduction == 'mean':
+        if avg_factor is None:
+            return loss.mean()
+        return loss.sum() / (avg_factor + torch.finfo(loss.dtype).eps)
+    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")

@@ -1,0 +1,87 @@
+from typing import Optional
+
+from mmengine.hooks import Hook
+
+from ..registry import HOOKS, TEMPERATURE_SAMPLERS
+from .base import BaseTemperatureSampler
+from .current import publish_temperature
+
+
+def infer_batch_size(data_batch) -> Optional[int]:
+    """Batch size of an mmengine data batch.
+
+    ``dict(inputs=..., data_samples=...)`` (mmdet / pseudo_collate): the size of ``inputs``, a
+    batched tensor or a list of per-image tensors; a collated ``(inputs, targets)`` sequence: the
+    first dimension of ``inputs``.
+    """
+    if isinstance(data_batch, dict):
+        inputs = data_batch.get('inputs')
+        return None if inputs is None else (
+            int(inputs.shape[0]) if hasattr(inputs, 'shape') else len(inputs))
+    if isinstance(data_batch, (list, tuple)) and data_batch:
+        first = data_batch[0]
+        return int(first.shape[0]) if hasattr(first, 'shape') else len(data_batch)
+    if hasattr(data_batch, 'shape'):
+        return int(data_batch.shape[0])
+    return None
+
+
+@HOOKS.register_module()
+class TemperatureHook(Hook):
+    """Builds the run's single temperature sampler and publishes τ before every train iteration.
+
+    The sampler comes from the config's top-level field, e.g.::
+
+        temperature = dict(type='UniformTemperature', low=2.0, high=20.0)
+        custom_hooks = [dict(type='TemperatureHook')]
+
+    Before iteration ``i`` the hook computes ``τ = sampler(i, batch_size)`` and puts it on the
+    MessageHub (``kd_temperature`` runtime info for the losses, ``train/tau`` scalar for the logs
+    and the visualizer). A sampler without a seed uses the runner's seed, which is stored in every
+    checkpoint and restored on resume, so a resumed run continues the exact τ sequence.
+
+    Args:
+        sampler (dict, optional): only for runs whose config has no ``temperature`` field; giving
+            both is an error (one sampler per run).
+    """
+
+    priority = 'VERY_HIGH'   # before every hook or loss that reads τ
+
+    def __init__(self, sampler: Optional[dict] = None):
+        self.sampler_cfg = sampler
+        self.sampler: Optional[BaseTemperatureSampler] = None
+
+    def before_run(self, runner) -> None:
+        others = [h for h in runner.hooks if isinstance(h, TemperatureHook) and h is not self]
+        if others:
+            raise ValueError('Exactly one TemperatureHook per run: the config registers '
+                             f'{len(others) + 1}. Remove the extra entries from `custom_hooks`.')
+        top = runner.cfg.get('temperature', None) if runner.cfg is not None else None
+        if top is not None and self.sampler_cfg is not None:
+            raise ValueError('Two temperature samplers configured (top-level `temperature` and '
+                             '`TemperatureHook(sampler=...)`): keep only the top-level field.')
+        cfg = top if top is not None else self.sampler_cfg
+        if cfg is None:
+            raise ValueError('TemperatureHook found no sampler: add a top-level field such as '
+                             '`temperature = dict(type="UniformTemperature", low=2.0, high=20.0)`.')
+        self.sampler = cfg if isinstance(cfg, BaseTemperatureSampler) else \
+            TEMPERATURE_SAMPLERS.build(dict(cfg))
+        if self.sampler.seed is None:
+            self.sampler.seed = int(runner.seed) % (2 ** 32) if runner.seed is not None else 0
+        if getattr(self.sampler, 'total_iters', 0) is None:
+            self.sampler.total_iters = int(runner.max_iters)
+        runner.logger.info(f'KD temperature sampler: {self.sampler!r}')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})['kd_temperature_seed'] = self.sampler.seed
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        seed = checkpoint.get('meta', {}).get('kd_temperature_seed')
+        if seed is not None and self.sampler is not None:
+            self.sampler.seed = int(seed)
+
+    def current(self, iteration: int, data_batch=None):
+        return self.sampler(iteration, infer_batch_size(data_batch))
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        publish_temperature(self.current(runner.iter, data_batch), runner.message_hub)

@@ -1,0 +1,32 @@
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+SHARED_DATA = osp.join(ROOT, '..', 'shared', 'data')
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    return ROOT
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    """``../shared/data`` (real CIFAR-10 and BCCD); tests that need it skip when it is absent."""
+    if not osp.isdir(SHARED_DATA):
+        pytest.skip(f'../shared/data not found at {osp.abspath(SHARED_DATA)} (a fresh clone has none)')
+    return osp.abspath(SHARED_DATA)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_scope():
+    """Every test starts without a leftover mmengine DefaultScope from another test's runner."""
+    yield
+    from mmengine.registry import DefaultScope
+    DefaultScope._instance_dict.clear()
