@@ -8,7 +8,7 @@ from .utils.safe_load import register_safe_globals
 
 register_safe_globals()
 
-from . import losses, temperature  # noqa: E402,F401  (registers samplers, hook and losses)
+from . import classification, dfkd, energy, losses, temperature  # noqa: E402,F401  (registers)
 
 __version__ = '0.1.0'
-__all__ = ['losses', 'temperature', '__version__']
+__all__ = ['classification', 'dfkd', 'energy', 'losses', 'temperature', '__version__']
