@@ -1,1 +1,3 @@
-"""(in progress)"""
+"""Classification KD: CIFAR-style backbones, datasets, models and metrics (registers on import)."""
+from . import backbones  # noqa: F401
+from .backbones import WideResNet  # noqa: F401
