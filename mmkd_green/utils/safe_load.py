@@ -1,14 +1,30 @@
 """Let torch >= 2.6's safe loader (``weights_only=True``) read mmengine checkpoints.
 
-mmengine 0.10.7 checkpoints pickle a few non-tensor objects (the MessageHub's ``HistoryBuffer``s
-holding numpy arrays, numpy scalars in metadata). Rather than turning ``weights_only`` off, we
-allow-list exactly those types with :func:`torch.serialization.add_safe_globals`; every other
-global still makes ``torch.load`` refuse the file.
+mmengine 0.10.7 checkpoints pickle a few non-tensor objects: the MessageHub's ``HistoryBuffer``s
+(numpy arrays inside) and, through ``HistoryBuffer.__getstate__``, its statistics methods, which
+pickle as ``getattr(HistoryBuffer, 'mean')``. Rather than turning ``weights_only`` off, we
+allow-list exactly these types with :func:`torch.serialization.add_safe_globals`. ``getattr`` is
+allow-listed only as :func:`history_buffer_getattr`, a restricted stand-in that resolves
+HistoryBuffer's own statistics methods and refuses everything else, so any other global (or any
+other ``getattr``) still makes ``torch.load`` refuse the file.
 """
+import pickle
+
 import numpy as np
 import torch
 
 _DONE = False
+
+
+def history_buffer_getattr(obj, name, *default):
+    """``getattr`` restricted to ``HistoryBuffer.<statistics method>`` (unpickling only)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and isinstance(name, str) and not name.startswith('_') \
+            and callable(getattr(HistoryBuffer, name, None)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint: only '
+        'HistoryBuffer statistics methods are allowed')
 
 
 def _numpy_globals():
@@ -26,5 +42,9 @@ def register_safe_globals() -> None:
     if _DONE or not hasattr(torch.serialization, 'add_safe_globals'):
         return
     from mmengine.logging.history_buffer import HistoryBuffer
-    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_globals()])
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, *_numpy_globals(),
+        (history_buffer_getattr, 'builtins.getattr'),
+        (history_buffer_getattr, '__builtin__.getattr'),
+    ])
     _DONE = True
