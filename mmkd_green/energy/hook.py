@@ -1,0 +1,372 @@
+"""``CarbonFootprintHook``: the :class:`~.meter.EnergyMeter` + FLOPs + τ summary for any
+mmengine training loop (``EpochBasedTrainLoop``, ``IterBasedTrainLoop`` or a custom loop that
+calls the standard hooks, like the data-free KD loop).
+
+Config::
+
+    custom_hooks = [dict(type='TemperatureHook'),
+                    dict(type='CarbonFootprintHook', pue=1.67, carbon_intensity=None,
+                         country=None, cpu_power_per_core_w=None, count_flops=True)]
+
+Output (rank 0), under ``<work_dir>/carbon/``:
+
+* ``carbon.jsonl``: a ``start`` line (sources, settings, ``run_info``: config, sampler); after
+  every epoch (iteration-based loops: every ``interval`` iterations) one ``epoch`` line, appended
+  and fsynced: seconds, energy per component with its method, PUE, intensity, kWh before/after
+  PUE, g CO2, train FLOPs, τ summary; a ``val`` line with the metrics after every validation; a
+  ``final`` line (the time after the last epoch, e.g. the last validation) when the run ends;
+* ``summary.json``: totals (:func:`~.report.aggregate` of the jsonl) and ``run_info``.
+
+Scalars go to the runner's visualizer (TensorBoard when configured): ``carbon/energy_kwh``,
+``carbon/co2_g``, ``carbon/cum_co2_g``, ``carbon/train_flops``, ``carbon/<component>_j``.
+
+FLOPs (see :mod:`.flops`): counted on the first real train iteration of every segment, and on
+the first real val/test iteration for the per-image inference FLOPs; a run without validation
+counts one sample of its first train batch at the end, in eval mode under ``no_grad`` (the
+training mode is restored). No extra train-mode forward is ever run.
+
+A failure of the meter never stops training: it is logged once and the segment is marked
+``measured: false``. Bad settings (PUE < 1, negative intensity, unknown country) raise when
+the hook is built, i.e. before training starts.
+"""
+import functools
+import os.path as osp
+import uuid
+from typing import Optional
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ..registry import HOOKS
+from ..temperature.current import TAU_INFO_KEY
+from ..temperature.hook import infer_batch_size
+from .flops import StepFlopCounter, scale_train_flops
+from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
+from .records import append_record, read_records, write_json_atomic
+from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
+from .settings import DEFAULT_PUE
+from .tau_stats import TauStats
+
+
+def _guarded(method):
+    """Run a hook method; on error log once per method, mark the segment, never raise."""
+    @functools.wraps(method)
+    def wrapper(self, runner, *args, **kwargs):
+        try:
+            return method(self, runner, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001  (the meter must never stop training)
+            self._segment_ok = False
+            if method.__name__ not in self._failed:
+                self._failed.add(method.__name__)
+                runner.logger.warning(
+                    f'CarbonFootprintHook.{method.__name__} failed ({err!r}); training goes on, '
+                    'the current segment is marked unmeasured (logged once per method)')
+    return wrapper
+
+
+def _first_sample(batch, in_dict=False):
+    """One sample of a data batch, same structure (tensors copied, so the batch can be freed)."""
+    if torch.is_tensor(batch):
+        return batch[:1].clone()
+    if isinstance(batch, dict):
+        return {k: _first_sample(v, in_dict=True) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        if in_dict:   # pseudo_collate: lists of per-sample items
+            return [_first_sample(v) if torch.is_tensor(v) else v for v in batch[:1]]
+        return type(batch)(_first_sample(v) for v in batch)   # default_collate: batch fields
+    return batch
+
+
+@HOOKS.register_module()
+class CarbonFootprintHook(Hook):
+    """Energy (kWh before/after PUE), g CO2-eq, FLOPs and τ of a training run.
+
+    Args:
+        pue (float): power usage effectiveness, >= 1 (default 1.67, Uptime Institute 2019).
+        carbon_intensity (float, optional): g CO2-eq/kWh (default 475.0: IEA world average).
+        country (str, optional): ISO alpha-2 code looked up in carbontracker's table instead.
+        live_intensity (dict, optional): opt-in network lookup, see :class:`EnergyMeter`.
+        cpu_power_per_core_w (float, optional): W per busy core for the CPU-time estimate.
+        count_flops (bool): count train and inference FLOPs (default True).
+        interval (int, optional): iteration-based loops only: iterations per record (default: the
+            loop's ``val_interval``, else 1000).
+        gpu_devices: ``'auto'`` (the CUDA devices holding the model's parameters), a list of CUDA
+            indices, or ``None``.
+        rapl_root (str): powercap directory; poll_interval_s (float): background poll period.
+    """
+
+    priority = 'VERY_HIGH'   # after TemperatureHook's before_train_iter (same level, registered
+    #                          earlier), and the FLOP counter closes before logging/checkpointing
+
+    def __init__(self, pue: float = DEFAULT_PUE, carbon_intensity: Optional[float] = None,
+                 country: Optional[str] = None, live_intensity: Optional[dict] = None,
+                 cpu_power_per_core_w: Optional[float] = None, count_flops: bool = True,
+                 interval: Optional[int] = None, gpu_devices='auto',
+                 rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0):
+        if interval is not None and (not isinstance(interval, int) or interval < 1):
+            raise ValueError(f'CarbonFootprintHook: `interval` must be an int >= 1, got {interval!r}')
+        self.meter_args = dict(pue=pue, carbon_intensity=carbon_intensity, country=country,
+                               live_intensity=live_intensity,
+                               cpu_power_per_core_w=cpu_power_per_core_w,
+                               rapl_root=rapl_root, poll_interval_s=poll_interval_s)
+        EnergyMeter(gpu_devices=None if gpu_devices == 'auto' else gpu_devices,
+                    **self.meter_args)   # validates every setting now, before training starts
+        self.gpu_devices = gpu_devices
+        self.count_flops = bool(count_flops)
+        self.interval = interval
+        self.meter: Optional[EnergyMeter] = None
+        self._failed = set()
+        self._flops = StepFlopCounter()
+        self._val_flops = StepFlopCounter()
+        self.infer_flops_per_image: Optional[float] = None
+        self._sample = None
+        self._last_metrics = None
+        self._cum_co2 = 0.0
+        self._reset_segment()
+
+    # ------------------------------------------------------------------ helpers
+    def _reset_segment(self) -> None:
+        self._segment_ok = True
+        self._iters = 0
+        self._samples = 0
+        self._samples_known = True
+        self._counted = None          # (flops, batch size) of the counted step
+        self._tau = TauStats()
+
+    def _is_main(self, runner) -> bool:
+        return runner.rank == 0
+
+    def _paths(self, runner):
+        base = osp.join(runner.work_dir, CARBON_DIR)
+        return osp.join(base, JSONL_NAME), osp.join(base, SUMMARY_NAME)
+
+    def _model(self, runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _gpu_indices(self, runner):
+        if self.gpu_devices != 'auto':
+            return self.gpu_devices
+        devices = {p.device.index for p in self._model(runner).parameters() if p.is_cuda}
+        return sorted(d for d in devices if d is not None) or None
+
+    def _run_info(self, runner) -> dict:
+        info = dict(experiment=getattr(runner, 'experiment_name', None),
+                    work_dir=runner.work_dir, world_size=runner.world_size,
+                    by_epoch=self._by_epoch, interval=self._interval)
+        cfg = runner.cfg
+        if cfg is not None:
+            info['config'] = getattr(cfg, 'filename', None)
+            temp = cfg.get('temperature', None)
+            if temp is not None:
+                info['temperature'] = dict(temp)
+        for hook in runner.hooks:
+            sampler = getattr(hook, 'sampler', None)
+            if type(hook).__name__ == 'TemperatureHook' and sampler is not None:
+                info['sampler'] = dict(type=type(sampler).__name__, **vars(sampler))
+        return info
+
+    # ------------------------------------------------------------------ run
+    def before_run(self, runner) -> None:
+        from mmengine.runner import BaseLoop, IterBasedTrainLoop
+        loop = getattr(runner, '_train_loop', None)
+        self._training = isinstance(loop, BaseLoop)
+        if not self._training:
+            return
+        self._by_epoch = not isinstance(loop, IterBasedTrainLoop)
+        val_interval = getattr(loop, 'val_interval', None)
+        self._interval = self.interval or (val_interval if not self._by_epoch and val_interval
+                                           else 1000)
+        self.session = uuid.uuid4().hex[:12]
+        self._start(runner)
+
+    @_guarded
+    def _start(self, runner) -> None:
+        meter = EnergyMeter(gpu_devices=self._gpu_indices(runner), logger=runner.logger,
+                            **self.meter_args)
+        meter.start()
+        self.meter = meter
+        self._reset_segment()
+        if self._is_main(runner):
+            jsonl, _ = self._paths(runner)
+            append_record(jsonl, dict(type='start', session=self.session,
+                                      meter=self.meter.describe(),
+                                      run_info=self._run_info(runner)))
+            desc = self.meter.describe()
+            runner.logger.info(
+                f'CarbonFootprintHook: PUE {desc["pue"]}, {desc["carbon_intensity"]:g} g CO2/kWh '
+                f'({desc["intensity_source"]}); ' + '; '.join(
+                    f'{c}: {d["method"]}' for c, d in desc['components'].items())
+                + f'; records -> {jsonl}')
+
+    def after_run(self, runner) -> None:
+        if not getattr(self, '_training', False) or self.meter is None:
+            return
+        self._flops.exit()
+        self._val_flops.exit()
+        if self.count_flops and self.infer_flops_per_image is None:
+            self._count_inference_at_end(runner)
+        self._close_segment(runner, final=True)
+        self._write_summary(runner)
+
+    # ------------------------------------------------------------------ train
+    def before_train_epoch(self, runner) -> None:
+        if self.meter is not None and self._by_epoch:
+            self.meter.epoch_start()
+
+    @_guarded
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self.meter is None:
+            return
+        if self.count_flops:
+            if self._sample is None and self.infer_flops_per_image is None:
+                self._sample = _first_sample(data_batch)
+            if self._counted is None:
+                self._flops.enter()
+
+    @_guarded
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.meter is None:
+            return
+        bs = infer_batch_size(data_batch)
+        if self._flops.active:
+            self._counted = (self._flops.exit(), bs)
+        self._iters += 1
+        if bs is None:
+            self._samples_known = False
+        else:
+            self._samples += bs
+        self._tau.add(runner.message_hub.get_info(TAU_INFO_KEY))
+        if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
+            self._close_segment(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        if self.meter is None:
+            return
+        self._flops.exit()     # a step that raised leaves the counter open
+        if self._by_epoch or self._iters:
+            self._close_segment(runner)
+
+    # ------------------------------------------------------------------ val / test
+    @_guarded
+    def before_val_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if self.meter is not None and self.count_flops and self.infer_flops_per_image is None:
+            self._val_flops.enter()
+
+    @_guarded
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self._val_flops.active:
+            flops = self._val_flops.exit()
+            bs = infer_batch_size(data_batch)
+            if bs:
+                self.infer_flops_per_image = flops / bs
+                self._sample = None
+
+    before_test_iter = before_val_iter
+    after_test_iter = after_val_iter
+
+    @_guarded
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self.meter is None:
+            return
+        self._val_flops.exit()
+        self._last_metrics = dict(metrics) if metrics else None
+        if self._is_main(runner):
+            jsonl, _ = self._paths(runner)
+            append_record(jsonl, dict(type='val', session=self.session, epoch=runner.epoch,
+                                      iter=runner.iter, metrics=self._last_metrics,
+                                      infer_flops_per_image=self.infer_flops_per_image))
+
+    @_guarded
+    def _count_inference_at_end(self, runner) -> None:
+        """No validation ran: count one stored sample in eval mode, under no_grad."""
+        if self._sample is None:
+            return
+        model = self._model(runner)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                self._val_flops.enter()
+                try:
+                    model.val_step(self._sample)
+                finally:
+                    flops = self._val_flops.exit()
+        finally:
+            model.train(was_training)
+        bs = infer_batch_size(self._sample) or 1
+        self.infer_flops_per_image = flops / bs
+        self._sample = None
+
+    # ------------------------------------------------------------------ records
+    def _segment_extra(self, runner) -> dict:
+        flops = None
+        if self.count_flops and self._counted is not None:
+            counted, counted_bs = self._counted
+            flops = scale_train_flops(counted, counted_bs if self._samples_known else None,
+                                      self._samples, self._iters)
+        extra = dict(session=self.session, epoch=runner.epoch + 1 if self._by_epoch else None,
+                     iter=runner.iter + (0 if self._by_epoch else 1), iters=self._iters,
+                     samples=self._samples if self._samples_known else None,
+                     train_flops=flops, flops_counted_iters=1 if self._counted else 0,
+                     tau=self._tau.summary(), infer_flops_per_image=self.infer_flops_per_image)
+        if not self._segment_ok:
+            extra['hook_error'] = True
+        return extra
+
+    def _close_segment(self, runner, final: bool = False) -> None:
+        try:
+            extra = self._segment_extra(runner)
+        except Exception as err:  # noqa: BLE001
+            extra = dict(session=getattr(self, 'session', None), hook_error=repr(err))
+        try:
+            if final:
+                extra.update(epoch=None, iter=runner.iter)
+                record = self.meter.stop(**extra)         # collective on every rank
+            else:
+                record = self.meter.epoch_end(**extra)    # collective on every rank
+        except Exception as err:  # noqa: BLE001
+            record = None
+            runner.logger.warning(f'CarbonFootprintHook: closing a segment failed ({err!r}); '
+                                  'training goes on, this segment is lost')
+        self._reset_segment()
+        if record is not None and self._is_main(runner):
+            self._publish(runner, record)
+
+    @_guarded
+    def _publish(self, runner, record: dict) -> None:
+        if record.pop('hook_error', None):
+            record['measured'] = False
+        jsonl, _ = self._paths(runner)
+        append_record(jsonl, record)
+        self._cum_co2 += record.get('co2_g') or 0.0
+        scalars = {'carbon/energy_kwh': record['energy_kwh'], 'carbon/co2_g': record['co2_g'],
+                   'carbon/cum_co2_g': self._cum_co2}
+        if record.get('train_flops') is not None:
+            scalars['carbon/train_flops'] = float(record['train_flops'])
+        for comp, c in record['components'].items():
+            if c['energy_j'] is not None:
+                scalars[f'carbon/{comp}_j'] = c['energy_j']
+        step = record['epoch'] if record.get('epoch') else runner.iter
+        runner.visualizer.add_scalars(scalars, step=step)
+        runner.logger.info(
+            f'carbon [{record["type"]} {record.get("epoch") or record.get("iter")}]: '
+            f'{record["seconds"] or 0:.1f} s, {record["energy_kwh_it"]:.3g} kWh IT, '
+            f'{record["energy_kwh"]:.3g} kWh (PUE {record["pue"]}), {record["co2_g"]:.3g} g CO2'
+            + ('' if record['measured'] else ' [UNMEASURED parts]'))
+
+    @_guarded
+    def _write_summary(self, runner) -> None:
+        if not self._is_main(runner):
+            return
+        jsonl, summary = self._paths(runner)
+        records, torn = read_records(jsonl)
+        totals = aggregate(records)
+        write_json_atomic(summary, dict(totals=totals, meter=self.meter.describe(),
+                                        run_info=self._run_info(runner), session=self.session,
+                                        torn_lines=torn))
+        runner.logger.info(
+            f'carbon total: {totals["energy_kwh"]:.4g} kWh (IT {totals["energy_kwh_it"]:.4g}), '
+            f'{totals["co2_g"]:.4g} g CO2, train FLOPs {totals["train_flops"]}, inference '
+            f'FLOPs/image {totals["infer_flops_per_image"]}; summary -> {summary}')
