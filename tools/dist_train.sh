@@ -9,6 +9,6 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 DIR=$(cd "$(dirname "$0")" && pwd)
 PYTHONPATH="$DIR/..":$PYTHONPATH \
-python -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
+${PYTHON:-python} -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" --nproc_per_node="$GPUS" --master_port="$PORT" \
     "$DIR/train.py" "$CONFIG" --launcher pytorch "${@:3}"

@@ -34,8 +34,28 @@ def load_config(args) -> Config:
     return cfg
 
 
+def init_cpu_distributed(cfg) -> None:
+    """Start a gloo process group for ``--launcher pytorch`` on machines without CUDA.
+
+    mmengine 0.10.7's pytorch launcher always calls ``torch.cuda.set_device`` and wraps the model
+    in DDP with ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only host. mmengine skips its own
+    initialisation when a group exists, and CPU DDP needs ``device_ids=None``.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                     broadcast_buffers=False,
+                                     find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
 def build_runner(cfg):
     from mmengine.registry import RUNNERS
+    init_cpu_distributed(cfg)
     from mmengine.runner import Runner
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
