@@ -1,4 +1,5 @@
 """Real mmengine runs of the shipped configs on generated CIFAR pickles (tiny networks)."""
+import glob
 import os.path as osp
 
 import pytest
@@ -30,6 +31,9 @@ def test_teacher_run_reports_all_metrics(teacher_run):
         assert f'cls/{key}' in metrics
     assert 0 <= metrics['cls/accuracy'] <= 100
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    # the confusion matrix PNG reaches the work dir through the runner's visualizer
+    pngs = glob.glob(osp.join(work, '*', 'vis_data', 'vis_image', 'confusion_matrix_*.png'))
+    assert pngs and open(pngs[0], 'rb').read(4) == b'\x89PNG'
 
 
 @pytest.mark.parametrize('config', ['kd_hkd_stochastic_resnet18_mobilenetv2.py',
