@@ -239,14 +239,14 @@ class CarbonFootprintHook(Hook):
             self._samples += bs
         self._tau.add(runner.message_hub.get_info(TAU_INFO_KEY))
         if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
-            self._close_segment(runner)
+            self._close_segment(runner, iters_done=runner.iter + 1)
 
     def after_train_epoch(self, runner) -> None:
         if self.meter is None:
             return
         self._flops.exit()     # a step that raised leaves the counter open
-        if self._by_epoch or self._iters:
-            self._close_segment(runner)
+        if self._by_epoch or self._iters:   # (iteration loops: the last partial interval)
+            self._close_segment(runner, iters_done=runner.iter)
 
     # ------------------------------------------------------------------ val / test
     @_guarded
@@ -300,14 +300,14 @@ class CarbonFootprintHook(Hook):
         self._sample = None
 
     # ------------------------------------------------------------------ records
-    def _segment_extra(self, runner) -> dict:
+    def _segment_extra(self, runner, iters_done: int) -> dict:
         flops = None
         if self.count_flops and self._counted is not None:
             counted, counted_bs = self._counted
             flops = scale_train_flops(counted, counted_bs if self._samples_known else None,
                                       self._samples, self._iters)
         extra = dict(session=self.session, epoch=runner.epoch + 1 if self._by_epoch else None,
-                     iter=runner.iter + (0 if self._by_epoch else 1), iters=self._iters,
+                     iter=iters_done, iters=self._iters,
                      samples=self._samples if self._samples_known else None,
                      train_flops=flops, flops_counted_iters=1 if self._counted else 0,
                      tau=self._tau.summary(), infer_flops_per_image=self.infer_flops_per_image)
@@ -315,14 +315,15 @@ class CarbonFootprintHook(Hook):
             extra['hook_error'] = True
         return extra
 
-    def _close_segment(self, runner, final: bool = False) -> None:
+    def _close_segment(self, runner, iters_done: Optional[int] = None, final: bool = False):
+        """``iters_done``: train iterations finished when the segment closes."""
         try:
-            extra = self._segment_extra(runner)
+            extra = self._segment_extra(runner, runner.iter if iters_done is None else iters_done)
         except Exception as err:  # noqa: BLE001
             extra = dict(session=getattr(self, 'session', None), hook_error=repr(err))
         try:
             if final:
-                extra.update(epoch=None, iter=runner.iter)
+                extra.update(epoch=None)
                 record = self.meter.stop(**extra)         # collective on every rank
             else:
                 record = self.meter.epoch_end(**extra)    # collective on every rank

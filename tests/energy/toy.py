@@ -61,6 +61,7 @@ def build_runner(work_dir, hooks=(), epochs=2, iters=None, val=True, sleep_s=0.0
         kwargs = dict(val_dataloader=loader(16, 8, seed=1), val_cfg=dict(),
                       val_evaluator=Evaluator([ToyAccuracy()]))
     cfg = dict(temperature=temperature) if temperature is not None else None
+    torch.manual_seed(0)   # the model is built here, before the Runner seeds
     runner = Runner(
         model=ToyNet(sleep_s, width), work_dir=str(work_dir),
         train_dataloader=loader(n, batch_size), train_cfg=train_cfg,
@@ -76,4 +77,4 @@ if __name__ == '__main__':   # crash test: a slow run that appends a line per ep
     import mmkd_green  # noqa: F401
     work_dir, epochs, sleep_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     build_runner(work_dir, hooks=[dict(type='CarbonFootprintHook')], epochs=epochs,
-                 val=False, sleep_s=sleep_s).train()
+                 val=False, sleep_s=sleep_s, log_interval=8).train()

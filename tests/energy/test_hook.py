@@ -1,0 +1,141 @@
+"""CarbonFootprintHook on real mmengine runs (tiny MLP, see toy.py)."""
+import glob
+import ipaddress
+import json
+import logging
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmengine.hooks import Hook
+
+import mmkd_green  # noqa: F401  (registers the hooks)
+from mmkd_green.energy import load_run_totals
+
+from .rapl_fixture import add_joules, make_powercap
+from .toy import build_runner
+
+# ToyNet: Linear(16, 32) -> BN -> ReLU -> Linear(32, 4); FLOPs = 2 x MACs per sample
+INFER = 2 * (16 * 32 + 32 * 4)                      # 1280
+TRAIN = INFER + 2 * (32 * 4) * 2 + 2 * (16 * 32)    # + grads of layer 2 (input, weight), layer 1 weight
+HOOKS = [dict(type='TemperatureHook'), dict(type='CarbonFootprintHook')]
+UNIFORM = dict(type='UniformTemperature', low=2.0, high=20.0)
+
+
+def _lines(work_dir):
+    return [json.loads(line) for line in open(osp.join(work_dir, 'carbon', 'carbon.jsonl'))]
+
+
+def test_epoch_run_writes_records_and_totals(tmp_path):
+    build_runner(tmp_path, HOOKS, epochs=2, temperature=UNIFORM).train()
+    lines = _lines(tmp_path)
+    assert [r['type'] for r in lines] == ['start', 'epoch', 'val', 'epoch', 'val', 'final']
+    epochs = [r for r in lines if r['type'] == 'epoch']
+    assert [r['epoch'] for r in epochs] == [1, 2]
+    for r in epochs:
+        assert r['train_flops'] == 64 * TRAIN and r['iters'] == 8 and r['samples'] == 64
+        assert r['tau']['count'] == 8 and 2.0 <= r['tau']['min'] <= r['tau']['max'] <= 20.0
+        assert sum(r['tau']['hist'].values()) == 8
+        assert r['components']['cpu']['method'] in ('measured', 'estimated')
+        assert r['pue'] == 1.67 and r['carbon_intensity'] == 475.0
+        assert r['energy_kwh'] == pytest.approx(1.67 * r['energy_kwh_it'])
+        assert r['co2_g'] == pytest.approx(475.0 * r['energy_kwh'])
+    assert lines[2]['metrics'] == {'accuracy': pytest.approx(lines[2]['metrics']['accuracy'])}
+    assert lines[0]['run_info']['sampler']['type'] == 'UniformTemperature'
+
+    totals = load_run_totals(str(tmp_path))
+    segs = [r for r in lines if r['type'] in ('epoch', 'final')]
+    assert totals['energy_kwh'] == pytest.approx(sum(r['energy_kwh'] for r in segs))
+    assert totals['co2_g'] == pytest.approx(sum(r['co2_g'] for r in segs))
+    assert totals['train_flops'] == 2 * 64 * TRAIN
+    assert totals['infer_flops_per_image'] == INFER
+    assert totals['epochs'] == 2 and totals['finished'] and totals['tau']['count'] == 16
+    assert totals['metric'] == lines[4]['metrics']
+    summary = json.load(open(tmp_path / 'carbon' / 'summary.json'))
+    assert summary['totals']['co2_g'] == pytest.approx(totals['co2_g'])
+    (scalars,) = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
+    keys = set().union(*(json.loads(line) for line in open(scalars)))
+    assert {'carbon/co2_g', 'carbon/energy_kwh', 'carbon/cum_co2_g', 'carbon/train_flops'} <= keys
+
+
+def test_iteration_based_loop_writes_every_interval(tmp_path):
+    build_runner(tmp_path, [dict(type='CarbonFootprintHook')], iters=10).train()
+    segs = [r for r in _lines(tmp_path) if r['type'] in ('epoch', 'final')]
+    assert [(r['type'], r['iter'], r['iters']) for r in segs] == [
+        ('epoch', 4, 4), ('epoch', 8, 4), ('epoch', 10, 2), ('final', 10, 0)]
+    assert [r['train_flops'] for r in segs[:3]] == [32 * TRAIN, 32 * TRAIN, 16 * TRAIN]
+    assert load_run_totals(str(tmp_path))['train_flops'] == 80 * TRAIN
+
+
+def test_hook_changes_no_numerics(tmp_path):
+    """Same seed with and without the hook (FLOPs counted on real steps, and the inference count
+    at the end in eval mode): identical weights and BatchNorm statistics."""
+    states = []
+    for name, hooks in (('bare', []), ('metered', [dict(type='CarbonFootprintHook')])):
+        runner = build_runner(tmp_path / name, hooks, epochs=2, val=False)
+        runner.train()
+        assert runner.model.training                 # mode restored after the eval-mode count
+        states.append({k: v.clone() for k, v in runner.model.state_dict().items()})
+    assert states[0].keys() == states[1].keys()
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+    totals = load_run_totals(str(tmp_path / 'metered'))
+    assert totals['infer_flops_per_image'] == INFER and totals['metric'] is None
+
+
+class _BreakRapl(Hook):
+    """Removes a RAPL counter before epoch 2: a real source failure mid-run."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def before_train_epoch(self, runner):
+        if runner.epoch == 1:
+            os.remove(osp.join(self.root, 'intel-rapl:1', 'energy_uj'))
+        add_joules(self.root, 'intel-rapl:0', 50.0)
+
+
+def test_meter_failure_never_stops_training(tmp_path, caplog):
+    root = make_powercap(tmp_path / 'powercap')
+    hooks = [_BreakRapl(root), dict(type='CarbonFootprintHook', rapl_root=root)]
+    runner = build_runner(tmp_path / 'run', hooks, epochs=3, val=False)
+    runner.train()
+    assert runner.train_loop.epoch == 3
+    segs = [r for r in _lines(tmp_path / 'run') if r['type'] == 'epoch']
+    assert [r['measured'] for r in segs] == [True, False, False]
+    assert segs[0]['components']['cpu'] == dict(energy_j=50.0, method='measured',
+                                                detail=segs[0]['components']['cpu']['detail'])
+    assert load_run_totals(str(tmp_path / 'run'))['unmeasured_segments'] == 3 - 1 + 1  # + final
+
+    # the records' folder cannot be written: logged once, training still finishes
+    bad = tmp_path / 'run2'
+    bad.mkdir()
+    (bad / 'carbon').write_text('a file where the folder should be')
+    runner = build_runner(bad, [dict(type='CarbonFootprintHook')], epochs=2, val=False)
+    runner.train()
+    assert runner.train_loop.epoch == 2
+
+
+def test_no_connection_to_a_non_loopback_address(tmp_path):
+    """A real audit of socket.connect / getaddrinfo during a metered run (default settings)."""
+    events, active = [], [True]
+
+    def audit(event, args):
+        if active[0] and event in ('socket.connect', 'socket.getaddrinfo'):
+            events.append((event, args[1] if event == 'socket.connect' else args[0]))
+
+    sys.addaudithook(audit)
+    try:
+        build_runner(tmp_path, HOOKS, epochs=1, temperature=UNIFORM).train()
+    finally:
+        active[0] = False
+    assert _lines(tmp_path)[-1]['type'] == 'final'
+    for event, target in events:
+        host = target[0] if isinstance(target, tuple) else target
+        if isinstance(host, bytes):
+            host = host.decode()
+        if isinstance(host, str) and host.startswith('/'):
+            continue   # AF_UNIX path
+        assert host == 'localhost' or ipaddress.ip_address(host).is_loopback, (event, target)
