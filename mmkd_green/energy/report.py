@@ -83,3 +83,113 @@ def load_run_totals(run_dir: str) -> dict:
     ``components``, ``tau``, ``run_info``, ``pue``, ``carbon_intensity``.
     """
     return aggregate(load_run_records(run_dir))
+
+
+# ---------------------------------------------------------------------- the paper's table
+GRID_SAMPLERS = ('ConstantTemperature',)
+COLUMNS = ('run', 'group', 'metric', 'train_flops', 'infer_flops_per_image', 'kwh_it', 'kwh',
+           'co2_g')
+HEADERS = ('run', 'group', 'metric', 'train FLOPs', 'inference FLOPs/img', 'kWh (IT)',
+           'kWh (with PUE)', 'g CO2-eq')
+
+
+def sampler_type(totals: dict) -> Optional[str]:
+    info = totals.get('run_info') or {}
+    for key in ('sampler', 'temperature'):
+        if isinstance(info.get(key), dict) and info[key].get('type'):
+            return info[key]['type']
+    return None
+
+
+def classify_run(run_dir: str, totals: dict, grid_glob: Optional[str] = None) -> str:
+    """``'grid'`` (fixed τ: a grid-search member), ``'stochastic'`` or ``'other'``.
+
+    With ``grid_glob`` the run folder's name decides (fnmatch); otherwise the sampler recorded in
+    the run's ``start`` line: ``ConstantTemperature`` -> grid, any other sampler -> stochastic.
+    """
+    import fnmatch
+    name = osp.basename(osp.normpath(run_dir))
+    if grid_glob is not None:
+        return 'grid' if fnmatch.fnmatch(name, grid_glob) else (
+            'stochastic' if sampler_type(totals) not in (None,) + GRID_SAMPLERS else 'other')
+    kind = sampler_type(totals)
+    if kind is None:
+        return 'other'
+    return 'grid' if kind in GRID_SAMPLERS else 'stochastic'
+
+
+def metric_text(metric: Optional[dict], key: Optional[str] = None) -> str:
+    if not metric:
+        return ''
+    if key is None:
+        key = next(iter(metric))
+    value = metric.get(key)
+    return f'{key}={value:.4g}' if isinstance(value, (int, float)) else f'{key}={value}'
+
+
+def _row(run, group, totals, metric_key):
+    return dict(run=run, group=group, metric=metric_text(totals.get('metric'), metric_key),
+                train_flops=totals.get('train_flops'),
+                infer_flops_per_image=totals.get('infer_flops_per_image'),
+                kwh_it=totals['energy_kwh_it'], kwh=totals['energy_kwh'], co2_g=totals['co2_g'])
+
+
+def build_table(run_dirs, grid_glob: Optional[str] = None, metric_key: Optional[str] = None):
+    """Rows of the paper's table: every run, then ``grid total`` (the grid runs summed), and for
+    each stochastic run a ``ratio grid/<run>`` row (grid total divided by that run)."""
+    runs = []
+    for run_dir in run_dirs:
+        totals = load_run_totals(run_dir)
+        runs.append((osp.basename(osp.normpath(run_dir)), classify_run(run_dir, totals, grid_glob),
+                     totals))
+    order = {'grid': 0, 'stochastic': 1, 'other': 2}
+    runs.sort(key=lambda r: (order[r[1]], r[0]))
+    rows = [_row(name, group, totals, metric_key) for name, group, totals in runs]
+    grid = [r for r in rows if r['group'] == 'grid']
+    out = list(rows)
+    if grid:
+        total = dict(run=f'grid total ({len(grid)} runs)', group='grid total', metric='',
+                     infer_flops_per_image=None)
+        for key in ('train_flops', 'kwh_it', 'kwh', 'co2_g'):
+            values = [r[key] for r in grid]
+            total[key] = None if any(v is None for v in values) else sum(values)
+        out.insert(len(grid), total)
+        for r in rows:
+            if r['group'] != 'stochastic':
+                continue
+            ratio = dict(run=f'ratio grid/{r["run"]}', group='ratio', metric='',
+                         infer_flops_per_image=None)
+            for key in ('train_flops', 'kwh_it', 'kwh', 'co2_g'):
+                ratio[key] = (total[key] / r[key]) if total[key] is not None and r[key] else None
+            out.append(ratio)
+    return out, runs
+
+
+def _fmt(key, value) -> str:
+    if value is None:
+        return ''
+    if isinstance(value, str):
+        return value
+    if key in ('train_flops', 'infer_flops_per_image'):
+        return f'{value:.4g}'
+    return f'{value:.4g}'
+
+
+def table_markdown(rows) -> str:
+    lines = ['| ' + ' | '.join(HEADERS) + ' |', '|' + '---|' * len(HEADERS)]
+    for r in rows:
+        cells = [_fmt(k, r.get(k)) for k in COLUMNS]
+        if r['group'] == 'ratio':
+            cells = [c + ('x' if c and k not in ('run', 'group') else '') for k, c in
+                     zip(COLUMNS, cells)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def table_csv(rows, path: str) -> None:
+    import csv
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for r in rows:
+            writer.writerow(['' if r.get(k) is None else r.get(k) for k in COLUMNS])

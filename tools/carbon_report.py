@@ -1,0 +1,55 @@
+"""The paper's table (metric, FLOPs, kWh, g CO2) and plots for one or more run folders.
+
+    python tools/carbon_report.py work_dirs/tau_* work_dirs/stochastic --out reports/carbon
+
+Runs trained with ``ConstantTemperature`` (or whose folder name matches ``--group-by-glob``) form
+the grid-search group; the table sums them (``grid total``) and divides that by every stochastic
+run (``ratio grid/<run>``). Writes ``carbon_report.md``, ``carbon_report.csv``,
+``energy_per_epoch.png``, ``cumulative_co2.png`` and ``tau_histogram.png`` to ``--out``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('run_dirs', nargs='+', help='work_dirs of runs metered by '
+                        'CarbonFootprintHook (finished or crashed)')
+    parser.add_argument('--out', default='carbon_report', help='output folder')
+    parser.add_argument('--group-by-glob', metavar='PATTERN', default=None,
+                        help='run folder names matching this fnmatch pattern form the grid group '
+                             '(default: runs whose sampler is ConstantTemperature)')
+    parser.add_argument('--metric', default=None,
+                        help='metric key shown (default: the first of the last validation)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmkd_green.energy.plots import plot_all
+    from mmkd_green.energy.report import (build_table, load_run_records, table_csv,
+                                          table_markdown)
+    missing = [d for d in args.run_dirs if not osp.isdir(d)]
+    if missing:
+        raise SystemExit(f'not a folder: {", ".join(missing)}')
+    rows, runs = build_table(args.run_dirs, args.group_by_glob, args.metric)
+    os.makedirs(args.out, exist_ok=True)
+    markdown = table_markdown(rows)
+    with open(osp.join(args.out, 'carbon_report.md'), 'w') as f:
+        f.write(markdown)
+    table_csv(rows, osp.join(args.out, 'carbon_report.csv'))
+    by_name = {osp.basename(osp.normpath(d)): d for d in args.run_dirs}
+    series = [(name, load_run_records(by_name[name])) for name, _, _ in runs]
+    plot_all(series, args.out, grid_names={name for name, group, _ in runs if group == 'grid'})
+    print(markdown)
+    print(f'written to {args.out}: carbon_report.md, carbon_report.csv, energy_per_epoch.png, '
+          'cumulative_co2.png, tau_histogram.png')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
