@@ -1,0 +1,139 @@
+"""A data-free train loop for mmengine's Runner: synthesis rounds alternating with KD steps.
+
+One epoch = ``ep_steps`` KD iterations; before every ``kd_steps``-th of them the loop runs one
+synthesis round (``model.synthesize()``), as upstream CMI's ``datafree_kd.py`` (epoch: for
+``ep_steps // kd_steps`` rounds, synthesize then distil ``kd_steps`` batches)::
+
+    before_train_epoch
+      round r = 0 .. ep_steps/kd_steps − 1:
+        synthesize()                                   (inside the epoch: metered)
+        kd_steps × [before_train_iter(batch_idx, data_batch) → train_step → after_train_iter]
+    after_train_epoch
+
+Only the standard hook calls are made, so ``TemperatureHook`` publishes τ before every KD step
+and ``CarbonFootprintHook`` brackets every epoch (synthesis included) unchanged. The Runner needs
+a ``train_dataloader``; here it is ``dict(batch_size=B)``: the loop replaces it by
+:class:`SyntheticBatches`, an iterable over bank samples with ``len() = ep_steps`` (what the
+LogProcessor and the schedulers read).
+"""
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.model import is_model_wrapper
+from mmengine.registry import LOOPS
+from mmengine.runner import EpochBasedTrainLoop
+
+
+class SyntheticBatches:
+    """Stands in for the train DataLoader: ``len()`` KD batches drawn from the model's bank."""
+
+    dataset = None       # the Runner reads ``dataloader.dataset.metainfo`` (none here)
+
+    def __init__(self, runner, batch_size: int, length: int):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'train_dataloader.batch_size must be an int >= 1, got {batch_size!r}')
+        self.runner, self.batch_size, self.length = runner, batch_size, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        model = unwrap(self.runner.model)
+        for _ in range(self.length):
+            yield model.sample_batch(self.batch_size)
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@LOOPS.register_module()
+class DataFreeTrainLoop(EpochBasedTrainLoop):
+    """Args:
+        runner: the Runner. dataloader: ``dict(batch_size=B)`` (KD batch size).
+        max_epochs: epochs. ep_steps: KD steps per epoch. kd_steps: KD steps per synthesis round
+            (``ep_steps`` must be a multiple).
+        val_begin, val_interval: as ``EpochBasedTrainLoop`` (used only with a val loop).
+        grid_interval: every this many epochs save a PNG grid of the last round's images to
+            ``<work_dir>/synthetic/epoch_<e>.png`` (0: never).
+        progress: show tqdm progress bars for synthesis steps and KD steps.
+    """
+
+    def __init__(self, runner, dataloader, max_epochs: int, ep_steps: int = 400,
+                 kd_steps: int = 400, val_begin: int = 1, val_interval: int = 1,
+                 grid_interval: int = 1, progress: bool = False):
+        for key, val in dict(max_epochs=max_epochs, ep_steps=ep_steps, kd_steps=kd_steps).items():
+            if not isinstance(val, int) or val < 1:
+                raise ValueError(f'DataFreeTrainLoop: `{key}` must be an int >= 1, got {val!r}')
+        if ep_steps % kd_steps:
+            raise ValueError(f'DataFreeTrainLoop: ep_steps ({ep_steps}) must be a multiple of '
+                             f'kd_steps ({kd_steps}): each round distils kd_steps batches')
+        if isinstance(dataloader, dict):
+            unknown = set(dataloader) - {'batch_size'}
+            if 'batch_size' not in dataloader or unknown:
+                raise ValueError('data-free KD reads no dataset: set `train_dataloader = '
+                                 f'dict(batch_size=B)` only, got keys {sorted(dataloader)}')
+            dataloader = SyntheticBatches(runner, dataloader['batch_size'], ep_steps)
+        self.ep_steps, self.kd_steps = ep_steps, kd_steps
+        self.grid_interval, self.progress = int(grid_interval), bool(progress)
+        super().__init__(runner, dataloader, max_epochs, val_begin, val_interval)
+        self.last_synthesis: Optional[dict] = None
+
+    # -- synthesis -------------------------------------------------------------------------
+    def synthesis_round(self, round_idx: int) -> dict:
+        model = unwrap(self.runner.model)
+        bar, callback = None, None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=model.synthesizer.iterations, leave=False, dynamic_ncols=True,
+                       desc=f'epoch {self._epoch + 1} synthesis {round_idx + 1}')
+
+            def callback(step, losses):
+                bar.update(1)
+                bar.set_postfix({k: f'{v:.3g}' for k, v in losses.items()}, refresh=False)
+        try:
+            out = model.synthesize(progress=callback)
+        finally:
+            if bar is not None:
+                bar.close()
+        hub = self.runner.message_hub
+        for key, val in out['losses'].items():
+            hub.update_scalar(f'train/synth_{key}', val)
+        hub.update_scalar('train/bank_size', len(model.synthesizer.bank))
+        self.last_synthesis = out
+        return out
+
+    def save_grid(self) -> Optional[str]:
+        if self.last_synthesis is None or self.grid_interval <= 0 or \
+                (self._epoch + 1) % self.grid_interval:
+            return None
+        from mmengine.dist import is_main_process
+        if not is_main_process():
+            return None
+        from .visualize import save_image_grid
+        path = osp.join(self.runner.work_dir, 'synthetic', f'epoch_{self._epoch + 1}.png')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        return save_image_grid(self.last_synthesis['images'], path)
+
+    # -- the epoch -------------------------------------------------------------------------
+    def run_epoch(self) -> None:
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=self.ep_steps, dynamic_ncols=True,
+                       desc=f'epoch {self._epoch + 1}/{self._max_epochs} KD')
+        batches = iter(self.dataloader)
+        for idx in range(self.ep_steps):
+            if idx % self.kd_steps == 0:
+                self.synthesis_round(idx // self.kd_steps)
+            self.run_iter(idx, next(batches))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        self.save_grid()
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1

@@ -1,0 +1,94 @@
+"""The data-free distiller: a frozen teacher, a student, a synthesizer and a KD loss.
+
+Training steps see only synthetic images ``x`` sampled from the synthesizer's bank; the student
+gets no cross-entropy (there are no labels), only the soft KD term with the run's shared τ::
+
+    L_kd = KD(s(x), t(x); τ)      e.g. HKDLoss(alpha=1): τ² · KL(softmax(t/τ) ‖ softmax(s/τ))
+
+which is upstream CMI's ``KLDiv(T)`` with ``T`` replaced by the τ that ``TemperatureHook``
+publishes (a ``ConstantTemperature`` gives the fixed-τ baseline).
+
+The teacher is held outside the module tree (:class:`FrozenTeacherMixin`). The synthesizer is
+also held outside it (so the runner's optimizer and DDP see only the student), but its state —
+generator, projection head and its optimizer, image bank, feature bank — is this model's
+``_extra_state`` in every checkpoint, so ``resume`` restores it.
+"""
+from typing import Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+
+from mmkd_green.registry import MODELS
+from mmkd_green.utils.teacher import FrozenTeacherMixin, load_weights
+
+
+def _build(cfg_or_module, what):
+    if isinstance(cfg_or_module, nn.Module):
+        return cfg_or_module
+    if not isinstance(cfg_or_module, dict) or 'type' not in cfg_or_module:
+        raise TypeError(f'DataFreeDistiller: `{what}` must be a module or a config dict with a '
+                        f'`type`, got {cfg_or_module!r}')
+    return MODELS.build(cfg_or_module)
+
+
+@MODELS.register_module()
+class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
+    """Args:
+        student (dict | nn.Module): e.g. ``dict(type='WideResNet', depth=16, widen_factor=1)``.
+        teacher (dict | nn.Module): e.g. WRN-40-2; frozen.
+        synthesizer (dict | BaseSynthesizer): ``CMISynthesizer`` / ``DeepInversionSynthesizer``.
+        teacher_ckpt (str, optional): teacher weights (local path or URL). ``None`` keeps the
+            teacher as given (only sensible for tests with an already trained module).
+        kd_loss (dict): a KD loss from MODELS called as ``loss(student_logits, teacher_logits)``.
+        data_preprocessor (dict, optional): mmengine's default (moves tensors to the device).
+    """
+
+    def __init__(self, student, teacher, synthesizer, teacher_ckpt: Optional[str] = None,
+                 kd_loss: dict = dict(type='HKDLoss', alpha=1.0),
+                 data_preprocessor: Optional[Union[dict, nn.Module]] = None,
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = _build(student, 'student')
+        teacher = _build(teacher, 'teacher')
+        if teacher_ckpt is not None:
+            load_weights(teacher, teacher_ckpt, what='teacher', config_key='model.teacher_ckpt')
+        self.set_teacher(teacher)
+        self.kd_loss = _build(kd_loss, 'kd_loss')
+        synth = _build(synthesizer, 'synthesizer')
+        self.__dict__['_synthesizer'] = synth.bind(self.teacher, self.student)
+
+    @property
+    def synthesizer(self):
+        return self.__dict__['_synthesizer']
+
+    # -- device moves and checkpoint state reach the synthesizer too ------------------------
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        self.synthesizer._apply(fn, *args, **kwargs)
+        return out
+
+    def get_extra_state(self) -> dict:
+        return dict(synthesizer=self.synthesizer.state_dict())
+
+    def set_extra_state(self, state: dict) -> None:
+        self.synthesizer.load_state_dict(state['synthesizer'])
+
+    # -- steps -----------------------------------------------------------------------------
+    def synthesize(self, progress=None) -> dict:
+        """One synthesis round (the train loop calls this between KD steps)."""
+        return self.synthesizer.synthesize(progress=progress)
+
+    def sample_batch(self, batch_size: int) -> dict:
+        """A KD batch from the bank, in the data-batch format of ``train_step``."""
+        return dict(inputs=self.synthesizer.sample(batch_size))
+
+    def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            with torch.no_grad():
+                t_logits = self.teacher(inputs)
+            s_logits = self.student(inputs)
+            return dict(loss_kd=self.kd_loss(s_logits, t_logits))
+        if mode in ('tensor', 'predict'):
+            return self.student(inputs)
+        raise ValueError(f'DataFreeDistiller: unknown mode {mode!r} (loss | tensor | predict)')

@@ -1,0 +1,177 @@
+"""The interface every data-free synthesizer implements.
+
+A synthesizer inverts a frozen teacher into images. One *synthesis round*
+(:meth:`BaseSynthesizer.synthesize`) optimises a batch of ``synthesis_batch_size`` images for
+``iterations`` steps against a weighted sum of losses (subclasses define :meth:`invert`), keeps
+the lowest-loss batch and appends it to an in-memory :class:`~.bank.ImageBank`. KD steps then
+draw batches from the bank with :meth:`BaseSynthesizer.sample` (random crop with zero padding +
+horizontal flip, then the teacher's normalisation: the CIFAR training transform).
+
+All synthesizers share the inversion terms (weights ``bn``, ``oh``, ``adv``)::
+
+    L = bn · Σ_l R_bn,l(x) + oh · CE(t(x), y) + adv · L_adv(s(x), t(x)) + (method terms)
+
+with targets ``y`` drawn uniformly from the classes (sorted, for readable grids).
+
+A synthesizer is an ``nn.Module`` (its generator/head are submodules; the image bank and other
+non-parameter state go through ``get_extra_state``), bound to a teacher and student that it holds
+*outside* its module tree. During a round the student is in eval mode with gradients off for its
+parameters (gradients still flow through it to the images), so no synthesis gradient ever
+reaches the student's optimizer.
+"""
+import contextlib
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from .augment import Normalize, random_crop_flip
+from .bank import ImageBank
+from .bn_hooks import BNHooks
+
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+
+
+class BaseSynthesizer(nn.Module):
+    """Args:
+        num_classes: classes of the teacher.
+        img_size: ``(C, H, W)`` of the synthesized images.
+        synthesis_batch_size: images per round.
+        iterations: optimisation steps per round.
+        lr: learning rate of the round's Adam optimizer.
+        bn, oh, adv: weights of the BN-statistics, cross-entropy and adversarial terms.
+        mean, std: the teacher's input normalisation (its training pipeline's).
+        bank_size: max images kept (FIFO); ``None`` keeps all.
+        kd_padding: zero padding of the random crop applied to KD batches (0: none).
+        kd_flip: random horizontal flip of KD batches.
+    """
+
+    #: subclasses reading instance features (CMI) set this
+    needs_instance_means = False
+
+    def __init__(self, num_classes: int, img_size: Sequence[int] = (3, 32, 32),
+                 synthesis_batch_size: int = 256, iterations: int = 200, lr: float = 1e-3,
+                 bn: float = 1.0, oh: float = 1.0, adv: float = 0.0,
+                 mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
+                 bank_size: Optional[int] = None, kd_padding: int = 4, kd_flip: bool = True):
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f'{name}: `num_classes` must be an int >= 2, got {num_classes!r}')
+        if len(img_size) != 3:
+            raise ValueError(f'{name}: `img_size` must be (C, H, W), got {img_size!r}')
+        for key, val in dict(synthesis_batch_size=synthesis_batch_size,
+                             iterations=iterations).items():
+            if not isinstance(val, int) or val < 1:
+                raise ValueError(f'{name}: `{key}` must be an int >= 1, got {val!r}')
+        for key, val in dict(lr=lr, bn=bn, oh=oh, adv=adv).items():
+            if val < 0 or (key == 'lr' and val == 0):
+                raise ValueError(f'{name}: `{key}` must be {"> 0" if key == "lr" else ">= 0"}, '
+                                 f'got {val!r}')
+        if len(mean) != img_size[0]:
+            raise ValueError(f'{name}: `mean`/`std` need one value per channel ({img_size[0]})')
+        self.num_classes, self.img_size = num_classes, tuple(int(s) for s in img_size)
+        self.synthesis_batch_size, self.iterations, self.lr = synthesis_batch_size, iterations, lr
+        self.bn, self.oh, self.adv = float(bn), float(oh), float(adv)
+        self.normalize = Normalize(mean, std)
+        self.bank = ImageBank(bank_size)
+        self.kd_padding, self.kd_flip = int(kd_padding), bool(kd_flip)
+        self.rounds = 0
+        self.last_losses: Dict[str, float] = {}
+
+    # -- binding ---------------------------------------------------------------------------
+    def bind(self, teacher: nn.Module, student: Optional[nn.Module] = None) -> 'BaseSynthesizer':
+        """Attach the frozen teacher (and the student, for the adversarial term)."""
+        self.__dict__['_teacher'], self.__dict__['_student'] = teacher, student
+        if self.adv > 0 and student is None:
+            raise ValueError(f'{type(self).__name__}: adv={self.adv} needs a student; bind one '
+                             'or set adv=0')
+        self.on_bind(teacher)
+        return self
+
+    def on_bind(self, teacher: nn.Module) -> None:
+        """Subclass hook: build parts that depend on the teacher (e.g. CMI's head)."""
+
+    @property
+    def teacher(self) -> nn.Module:
+        teacher = self.__dict__.get('_teacher')
+        if teacher is None:
+            raise RuntimeError(f'{type(self).__name__} is not bound: call `.bind(teacher, student)`')
+        return teacher
+
+    @property
+    def student(self) -> Optional[nn.Module]:
+        return self.__dict__.get('_student')
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.teacher.parameters()).device
+
+    # -- synthesis -------------------------------------------------------------------------
+    def random_targets(self, n: Optional[int] = None) -> torch.Tensor:
+        n = n or self.synthesis_batch_size
+        return torch.randint(0, self.num_classes, (n,)).sort()[0]
+
+    def invert(self, targets: torch.Tensor, hooks: BNHooks, progress=None):
+        """Optimise one batch for ``targets``; return ``(images in [0, 1], losses dict)``."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _student_frozen(self):
+        student = self.student
+        if student is None:
+            yield
+            return
+        was_training = student.training
+        flags = [p.requires_grad for p in student.parameters()]
+        student.eval()
+        for p in student.parameters():
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in zip(student.parameters(), flags):
+                p.requires_grad_(flag)
+            student.train(was_training)
+
+    def synthesize(self, targets: Optional[torch.Tensor] = None, progress=None) -> dict:
+        """One round: invert a batch, append it to the bank.
+
+        Returns ``dict(images=(N, C, H, W) in [0, 1], targets=(N,), losses={name: float})``;
+        ``progress`` (optional) is called as ``progress(step, losses)`` after every step.
+        """
+        targets = self.random_targets() if targets is None else targets
+        targets = targets.to(self.device)
+        self.teacher.eval()
+        with self._student_frozen(), torch.enable_grad(), \
+                BNHooks(self.teacher, instance_means=self.needs_instance_means) as hooks:
+            images, losses = self.invert(targets, hooks, progress)
+        images = images.detach().clamp(0, 1)
+        self.bank.add(images)
+        self.rounds += 1
+        self.last_losses = losses
+        return dict(images=images, targets=targets, losses=losses)
+
+    # -- KD batches ------------------------------------------------------------------------
+    def sample(self, batch_size: int, device=None) -> torch.Tensor:
+        """A normalised KD batch from the bank (crop with padding + flip, like CIFAR training)."""
+        x = self.bank.sample(batch_size).to(device or self.device, non_blocking=True)
+        if self.kd_padding > 0 or self.kd_flip:
+            x = random_crop_flip(x, padding=self.kd_padding, flip=self.kd_flip)
+        return self.normalize(x)
+
+    # -- checkpointing ---------------------------------------------------------------------
+    def extra_state(self) -> dict:
+        """Subclass hook: more non-parameter state (optimizer states, memory banks)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Subclass hook, inverse of :meth:`extra_state`."""
+
+    def get_extra_state(self) -> dict:
+        return dict(bank=self.bank.state_dict(), rounds=self.rounds, **self.extra_state())
+
+    def set_extra_state(self, state: dict) -> None:
+        self.bank.load_state_dict(state['bank'])
+        self.rounds = int(state.get('rounds', 0))
+        self.load_extra_state(state)
