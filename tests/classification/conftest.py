@@ -100,7 +100,7 @@ def save_teacher(cfg_backbone: dict, path: str) -> str:
 
 
 def shrink(cfg, data_root, work_dir, epochs=1, batch=8, tiny_models=True, teacher_ckpt=None,
-           train_indices=None):
+           train_indices=None, val_indices=None):
     """Make a real config cheap: generated data, tiny networks, 1 epoch, no workers."""
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dl = cfg.get(key)
@@ -110,6 +110,9 @@ def shrink(cfg, data_root, work_dir, epochs=1, batch=8, tiny_models=True, teache
         dl.batch_size, dl.num_workers, dl.persistent_workers = batch, 0, False
     if train_indices is not None:
         cfg.train_dataloader.dataset.indices = train_indices
+    if val_indices is not None:
+        cfg.val_dataloader.dataset.indices = val_indices
+        cfg.test_dataloader = cfg.val_dataloader
     cfg.train_cfg.max_epochs = epochs
     cfg.default_hooks.logger.interval = 1
     cfg.work_dir = work_dir

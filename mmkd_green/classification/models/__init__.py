@@ -1,5 +1,6 @@
-"""Classification models: a plain classifier (baselines) and the KD classifier."""
+"""Classification models: a plain classifier (baselines), the KD classifier, the QAT baseline."""
 from .classifier import PlainClassifier
 from .kd_classifier import KDClassifier
+from .qat_classifier import QATClassifier
 
-__all__ = ['PlainClassifier', 'KDClassifier']
+__all__ = ['PlainClassifier', 'KDClassifier', 'QATClassifier']
