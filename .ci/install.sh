@@ -19,7 +19,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating venv $VENV"
   "$PY" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+PIP=(pip_quiet)
+pip_quiet() {  # pip, minus the warnings about this machine's absent local package mirrors
+  "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v '^WARNING: Location' >&2)
+}
 export PIP_CONSTRAINT=$CONS   # every pip call, also nested ones, keeps setuptools < 82
 
 log "base tools + torch (from local disk when available)"
