@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
+from mmkd_green.classification.models.classifier import pack_predictions
 from mmkd_green.registry import MODELS
 from mmkd_green.utils.teacher import FrozenTeacherMixin, load_weights
 
@@ -41,21 +42,44 @@ class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
         teacher_ckpt (str, optional): teacher weights (local path or URL). ``None`` keeps the
             teacher as given (only sensible for tests with an already trained module).
         kd_loss (dict): a KD loss from MODELS called as ``loss(student_logits, teacher_logits)``.
-        data_preprocessor (dict, optional): mmengine's default (moves tensors to the device).
+        data_preprocessor (dict, optional): normalises KD batches and real validation images
+            alike; default ``ImgDataPreprocessor`` with the synthesizer's ``mean``/``std`` on the
+            0..255 scale (a given one must use the same statistics: the teacher sees one input
+            distribution in synthesis, KD and validation).
+
+    Modes: ``'loss'`` → ``dict(loss_kd=...)``; ``'tensor'`` → student logits; ``'predict'`` →
+    data samples with ``pred_score``/``pred_label`` (``ClassificationMetric`` on real CIFAR).
+    Teacher checkpoints may be plain state dicts, ``PlainClassifier`` checkpoints (``backbone.*``)
+    or DDP ones (``module.*``).
     """
 
     def __init__(self, student, teacher, synthesizer, teacher_ckpt: Optional[str] = None,
                  kd_loss: dict = dict(type='HKDLoss', alpha=1.0),
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg=None):
+        synth = _build(synthesizer, 'synthesizer')
+        mean = tuple(255.0 * m for m in synth.normalize.mean)
+        std = tuple(255.0 * s for s in synth.normalize.std)
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ImgDataPreprocessor', mean=mean, std=std)
+        elif isinstance(data_preprocessor, dict) and (
+                'mean' in data_preprocessor or 'std' in data_preprocessor):
+            given = [tuple(float(v) for v in data_preprocessor.get(k, ())) for k in ('mean', 'std')]
+            if not all(len(g) == len(r) and all(abs(a - b) < 1e-3 for a, b in zip(g, r))
+                       for g, r in zip(given, (mean, std))):
+                raise ValueError(
+                    f'DataFreeDistiller: data_preprocessor mean/std {given} differ from the '
+                    f'synthesizer\'s {list(mean)}, {list(std)} (0..255 scale). Set the '
+                    'synthesizer\'s `mean`/`std` (0..1 scale) to the teacher\'s normalisation and '
+                    'drop them from the data_preprocessor (it is derived from the synthesizer).')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = _build(student, 'student')
         teacher = _build(teacher, 'teacher')
         if teacher_ckpt is not None:
-            load_weights(teacher, teacher_ckpt, what='teacher', config_key='model.teacher_ckpt')
+            load_weights(teacher, teacher_ckpt, what='teacher', config_key='model.teacher_ckpt',
+                         revise_keys=((r'^module\.', ''), (r'^backbone\.', '')))
         self.set_teacher(teacher)
         self.kd_loss = _build(kd_loss, 'kd_loss')
-        synth = _build(synthesizer, 'synthesizer')
         self.__dict__['_synthesizer'] = synth.bind(self.teacher, self.student)
 
     @property
@@ -80,8 +104,9 @@ class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
         return self.synthesizer.synthesize(progress=progress)
 
     def sample_batch(self, batch_size: int) -> dict:
-        """A KD batch from the bank, in the data-batch format of ``train_step``."""
-        return dict(inputs=self.synthesizer.sample(batch_size))
+        """A KD batch from the bank in ``train_step``'s format: augmented images on the 0..255
+        scale, which the data preprocessor normalises like real images."""
+        return dict(inputs=self.synthesizer.sample(batch_size, normalize=False).mul_(255))
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
         if mode == 'loss':
@@ -89,6 +114,8 @@ class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
                 t_logits = self.teacher(inputs)
             s_logits = self.student(inputs)
             return dict(loss_kd=self.kd_loss(s_logits, t_logits))
-        if mode in ('tensor', 'predict'):
+        if mode == 'predict':
+            return pack_predictions(self.student(inputs), data_samples)
+        if mode == 'tensor':
             return self.student(inputs)
         raise ValueError(f'DataFreeDistiller: unknown mode {mode!r} (loss | tensor | predict)')

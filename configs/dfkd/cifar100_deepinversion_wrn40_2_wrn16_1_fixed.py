@@ -1,0 +1,5 @@
+# DeepInversion, CIFAR100: the fixed-τ baseline, τ = 20 (the CMI repo's --T 20).
+_base_ = ['./cifar100_deepinversion_wrn40_2_wrn16_1_stochastic.py']
+
+temperature = dict(_delete_=True, type='ConstantTemperature', tau=20.0)
+work_dir = 'work_dirs/dfkd/cifar100_deepinversion_wrn40_2_wrn16_1_fixed'

@@ -1,0 +1,14 @@
+"""Data-free KD with DeepInversion (WRN-40-2 -> WRN-16-1): ``tools/dfkd.py --method deepinversion``.
+
+    python tools/dfkd_deepinversion.py --teacher T.pth [--dataset cifar10|cifar100] [--tau stochastic|fixed]
+        [--data-root data/cifar10] [--out student.pth] [--epochs N] [--resume]
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from dfkd import main  # noqa: E402
+
+if __name__ == '__main__':
+    main(method='deepinversion')
