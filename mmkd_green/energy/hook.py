@@ -349,8 +349,9 @@ class CarbonFootprintHook(Hook):
         for comp, c in record['components'].items():
             if c['energy_j'] is not None:
                 scalars[f'carbon/{comp}_j'] = c['energy_j']
-        step = record['epoch'] if record.get('epoch') else runner.iter
-        runner.visualizer.add_scalars(scalars, step=step)
+        if record['type'] == 'epoch':   # the short final segment only reaches the summary
+            step = record['epoch'] if self._by_epoch else record['iter']
+            runner.visualizer.add_scalars(scalars, step=step)
         runner.logger.info(
             f'carbon [{record["type"]} {record.get("epoch") or record.get("iter")}]: '
             f'{record["seconds"] or 0:.1f} s, {record["energy_kwh_it"]:.3g} kWh IT, '
