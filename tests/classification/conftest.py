@@ -100,8 +100,9 @@ def save_teacher(cfg_backbone: dict, path: str) -> str:
 
 
 def shrink(cfg, data_root, work_dir, epochs=1, batch=8, tiny_models=True, teacher_ckpt=None,
-           train_indices=None, val_indices=None):
-    """Make a real config cheap: generated data, tiny networks, 1 epoch, no workers."""
+           train_indices=16, val_indices=8, count_flops=False):
+    """Make a real config cheap: generated data, tiny networks, 1 epoch, no workers, a few
+    iterations; the meter stays on (FLOP counting off unless asked: the energy tests cover it)."""
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dl = cfg.get(key)
         if dl is None:
@@ -125,4 +126,7 @@ def shrink(cfg, data_root, work_dir, epochs=1, batch=8, tiny_models=True, teache
         cfg.model.teacher_ckpt = teacher_ckpt
     if not meter_available():   # the energy meter lands in parallel; until then run without it
         cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'CarbonFootprintHook']
+    for hook in cfg.custom_hooks:
+        if hook.type == 'CarbonFootprintHook':
+            hook.count_flops = count_flops
     return cfg

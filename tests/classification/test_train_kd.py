@@ -18,7 +18,7 @@ def _cfg(name):
 def teacher_run(cifar10_root, tmp_path_factory):
     """Train the teacher config for one epoch; its last checkpoint feeds the KD runs."""
     work = str(tmp_path_factory.mktemp('teacher'))
-    cfg = shrink(_cfg('resnet18_teacher.py'), cifar10_root, work)
+    cfg = shrink(_cfg('resnet18_teacher.py'), cifar10_root, work, count_flops=True)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.val_loop.run()
@@ -31,6 +31,9 @@ def test_teacher_run_reports_all_metrics(teacher_run):
         assert f'cls/{key}' in metrics
     assert 0 <= metrics['cls/accuracy'] <= 100
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    from mmkd_green.energy.report import load_run_totals
+    totals = load_run_totals(work)          # metered like every run
+    assert totals['finished'] and totals['train_flops'] > 0 and totals['energy_kwh'] > 0
     # the confusion matrix PNG reaches the work dir through the runner's visualizer
     pngs = glob.glob(osp.join(work, '*', 'vis_data', 'vis_image', 'confusion_matrix_*.png'))
     assert pngs and open(pngs[0], 'rb').read(4) == b'\x89PNG'
@@ -56,9 +59,10 @@ def test_kd_iterations_update_student_only(teacher_run, tmp_path, cifar10_root, 
     else:
         assert len(set(taus.tolist())) > 1 and all(2.0 <= t <= 20.0 for t in taus)
     # the KD checkpoint is a plain student checkpoint: it loads into the student's own config
-    student_cfg = shrink(_cfg('mobilenetv2_student.py'), cifar10_root, str(tmp_path / 'st'))
-    student = Runner.from_cfg(student_cfg).model
     from mmengine.runner import load_checkpoint
+
+    from mmkd_green.registry import MODELS
+    student = MODELS.build(shrink(_cfg('mobilenetv2_student.py'), cifar10_root, '').model)
     load_checkpoint(student, osp.join(str(tmp_path), 'epoch_1.pth'), strict=True)
 
 
