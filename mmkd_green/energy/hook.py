@@ -225,10 +225,16 @@ class CarbonFootprintHook(Hook):
             if self._counted is None:
                 self._flops.enter()
 
-    @_guarded
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.meter is None:
             return
+        self._count_iter(runner, data_batch)
+        # outside the guard: every rank must reach the collective in _close_segment
+        if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
+            self._close_segment(runner, iters_done=runner.iter + 1)
+
+    @_guarded
+    def _count_iter(self, runner, data_batch) -> None:
         bs = infer_batch_size(data_batch)
         if self._flops.active:
             self._counted = (self._flops.exit(), bs)
@@ -238,8 +244,6 @@ class CarbonFootprintHook(Hook):
         else:
             self._samples += bs
         self._tau.add(runner.message_hub.get_info(TAU_INFO_KEY))
-        if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
-            self._close_segment(runner, iters_done=runner.iter + 1)
 
     def after_train_epoch(self, runner) -> None:
         if self.meter is None:

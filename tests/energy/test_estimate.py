@@ -47,3 +47,16 @@ def test_meter_on_this_machine_uses_the_estimate():
     assert dram['method'] == 'unavailable' and dram['energy_j'] is None   # not a silent 0
     assert 'gpu' not in rec['components']      # no CUDA device used by this process
     assert rec['measured'] is True
+
+
+def test_gpu_asked_for_but_unreadable_is_unmeasured_not_zero(caplog):
+    """On this CPU-only machine NVML cannot start: the GPU component says so (never 0 J)."""
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('machine has a CUDA device')
+    meter = EnergyMeter(gpu_devices=[0], cpu_power_per_core_w=5.0).start()
+    rec = meter.epoch_end()
+    meter.stop()
+    gpu = rec['components']['gpu']
+    assert gpu['method'] == 'unavailable' and gpu['energy_j'] is None and 'NVML' in gpu['detail']
+    assert rec['measured'] is False
