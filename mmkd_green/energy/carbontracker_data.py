@@ -58,18 +58,6 @@ def _parse_tdp(text: str) -> Optional[float]:
         return None
 
 
-@functools.lru_cache(maxsize=None)
-def cpu_tdp_table() -> Dict[str, Tuple[str, float]]:
-    """``{normalised model name: (name as in the table, TDP in W)}``."""
-    table = {}
-    with open(carbontracker_data_file('cpu_power.csv'), newline='') as f:
-        for row in csv.DictReader(f):
-            tdp = _parse_tdp(row.get('TDP') or '')
-            if tdp is not None and tdp > 0:
-                table[normalise_cpu_name(row['Name'])] = (row['Name'], tdp)
-    return table
-
-
 def normalise_cpu_name(brand: str) -> str:
     """``'Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz'`` -> ``'intel xeon gold 6248'``;
     ``'AMD EPYC 7763 64-Core Processor'`` -> ``'amd epyc 7763'``."""
@@ -79,10 +67,24 @@ def normalise_cpu_name(brand: str) -> str:
     return ' '.join(s.lower().split())
 
 
+@functools.lru_cache(maxsize=None)
 def lookup_cpu_tdp(brand: str) -> Optional[Tuple[str, float]]:
     """``(table name, TDP W)`` for an exact match of the normalised model name, else ``None``.
 
     Only exact matches count: carbontracker's own substring match maps a bare ``'AMD EPYC'``
-    (what many VMs report) to the first EPYC in its table, which we do not want.
+    (what many VMs report) to the first EPYC in its table, which we do not want. Rows are
+    normalised only when they contain the brand's last word (the model number), so a lookup
+    reads the 4k-row table in a few ms.
     """
-    return cpu_tdp_table().get(normalise_cpu_name(brand)) if brand else None
+    target = normalise_cpu_name(brand or '')
+    if not target:
+        return None
+    key = target.split()[-1]
+    with open(carbontracker_data_file('cpu_power.csv'), newline='') as f:
+        for row in csv.DictReader(f):
+            name = row.get('Name') or ''
+            if key in name.lower() and normalise_cpu_name(name) == target:
+                tdp = _parse_tdp(row.get('TDP') or '')
+                if tdp is not None and tdp > 0:
+                    return name, tdp
+    return None
