@@ -8,7 +8,7 @@ images of ``test_batch``, which holds further official *training* images, see
 ../shared/data/README.md) and the schedule short (the paper's lr 0.1 with ×0.2 steps at 40/60/80 %
 of the epochs). Finished runs are skipped on a rerun.
 
-    python benchmarks/cifar10_real.py [--epochs 4] [--train-size 4000] [--val-size 2000] ...
+    python benchmarks/cifar10_real.py [--epochs 3] [--train-size 2500] [--val-size 1000] ...
 
 Skips (prints ``{"skipped": reason}``) when ../shared/data/cifar10 is absent.
 """
@@ -30,9 +30,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data-root', default=DATA)
     p.add_argument('--work-dir', default=osp.join('work_dirs', 'bench_cifar10_real'))
-    p.add_argument('--epochs', type=int, default=4)
-    p.add_argument('--train-size', type=int, default=4000)
-    p.add_argument('--val-size', type=int, default=2000)
+    p.add_argument('--epochs', type=int, default=3)
+    p.add_argument('--train-size', type=int, default=2500)
+    p.add_argument('--val-size', type=int, default=1000)
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--teacher-width', type=int, default=16, help='ResNet-18 base_channels')
     p.add_argument('--student-width', type=float, default=0.25, help='MobileNetV2 widen_factor')

@@ -1,9 +1,13 @@
 # CIFAR-10: ResNet-18 teacher -> MobileNetV2 student, altered deep mutual learning (DML),
 # stochastic temperature tau ~ U[2, 20] drawn per batch (from cls_kd_runtime.py).
-# Train the teacher first: python tools/train.py configs/cifar10/resnet18_teacher.py
-_base_ = ['../_base_/cls_cifar10.py', '../_base_/cls_schedule_100e.py', '../_base_/cls_kd_runtime.py']
+# Train the teacher first:
+#   python tools/train.py configs/cifar10/resnet18_teacher.py
+_base_ = ['../_base_/cls_cifar10.py', '../_base_/cls_schedule_100e.py',
+          '../_base_/cls_kd_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor', mean=(125.307, 122.961, 113.8575), std=(51.5865, 50.847, 51.255))
+data_preprocessor = dict(type='ImgDataPreprocessor',
+                         mean=(125.307, 122.961, 113.8575),
+                         std=(51.5865, 50.847, 51.255))
 model = dict(
     type='KDClassifier',
     data_preprocessor=data_preprocessor,

@@ -1,7 +1,11 @@
-# CIFAR-100: ResNet-18 teacher baseline (cross-entropy only), the paper's 100-epoch schedule.
-_base_ = ['../_base_/cls_cifar100.py', '../_base_/cls_schedule_100e.py', '../_base_/cls_runtime.py']
+# CIFAR-100: ResNet-18 teacher baseline (cross-entropy only),
+# the paper's 100-epoch schedule.
+_base_ = ['../_base_/cls_cifar100.py', '../_base_/cls_schedule_100e.py',
+          '../_base_/cls_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor', mean=(129.304, 124.07, 112.434), std=(68.17, 65.392, 70.418))
+data_preprocessor = dict(type='ImgDataPreprocessor',
+                         mean=(129.304, 124.07, 112.434),
+                         std=(68.17, 65.392, 70.418))
 model = dict(type='PlainClassifier', data_preprocessor=data_preprocessor,
              backbone=dict(type='CifarResNet18', num_classes=100))
 work_dir = 'work_dirs/cifar100/resnet18_teacher'

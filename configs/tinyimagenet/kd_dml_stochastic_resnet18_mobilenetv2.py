@@ -1,9 +1,13 @@
 # Tiny ImageNet: ResNet-18 teacher -> MobileNetV2 student, altered deep mutual learning (DML),
 # stochastic temperature tau ~ U[2, 20] drawn per batch (from cls_kd_runtime.py).
-# Train the teacher first: python tools/train.py configs/tinyimagenet/resnet18_teacher.py
-_base_ = ['../_base_/cls_tinyimagenet.py', '../_base_/cls_schedule_100e.py', '../_base_/cls_kd_runtime.py']
+# Train the teacher first:
+#   python tools/train.py configs/tinyimagenet/resnet18_teacher.py
+_base_ = ['../_base_/cls_tinyimagenet.py', '../_base_/cls_schedule_100e.py',
+          '../_base_/cls_kd_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor', mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
+data_preprocessor = dict(type='ImgDataPreprocessor',
+                         mean=(123.675, 116.28, 103.53),
+                         std=(58.395, 57.12, 57.375))
 model = dict(
     type='KDClassifier',
     data_preprocessor=data_preprocessor,

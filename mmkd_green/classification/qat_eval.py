@@ -37,7 +37,7 @@ def evaluate_logits_fn(logits_fn: Callable, dataloader, preprocessor: nn.Module,
 
 
 def summarize_qat(model, dataloader, work_dir: str, max_batches: Optional[int] = None) -> dict:
-    """Convert ``model`` (a :class:`QATClassifier`) to int8, score both versions, save int8 weights."""
+    """Convert a :class:`QATClassifier` to int8, score both versions, save the int8 weights."""
     model = model.cpu().eval()
     int8 = model.convert()
     pre = model.data_preprocessor

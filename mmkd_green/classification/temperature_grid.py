@@ -92,7 +92,7 @@ def _train(config: str, work_dir: str, cfg_options: Sequence[str], in_process: b
 
 def run_once(config: str, work_dir: str, cfg_options: Sequence[str], metric_key: str,
              in_process: bool = False, label: Optional[str] = None) -> dict:
-    """Train (unless ``work_dir`` has a result), then record metric + cost in ``tau_result.json``."""
+    """Train (unless ``work_dir`` has a result); record metric + cost in ``tau_result.json``."""
     from mmkd_green.energy.report import load_run_totals
     result_path = osp.join(work_dir, RESULT_FILE)
     if osp.isfile(result_path):

@@ -25,7 +25,8 @@ def test_confusion_matrix_by_hand():
 
 def test_statistics_by_hand():
     s = per_class_stats(CM)
-    # class 0: TP 2, FP 1, FN 2, TN 5; class 1: TP 2, FP 2, FN 1, TN 5; class 2: TP 2, FP 1, FN 1, TN 6
+    # class 0: TP 2, FP 1, FN 2, TN 5; class 1: TP 2, FP 2, FN 1, TN 5;
+    # class 2: TP 2, FP 1, FN 1, TN 6
     assert np.allclose(s['precision'], [2 / 3, 2 / 4, 2 / 3])
     assert np.allclose(s['recall'], [2 / 4, 2 / 3, 2 / 3])
     assert np.allclose(s['specificity'], [5 / 6, 5 / 7, 6 / 7])

@@ -57,7 +57,8 @@ class WideResNet(nn.Module):
                  dropout: float = 0.0, in_channels: int = 3):
         super().__init__()
         if (depth - 4) % 6 != 0 or depth < 10:
-            raise ValueError(f'WideResNet depth must be 6n+4 (10, 16, 22, 28, 40, ...), got {depth}')
+            raise ValueError(f'WideResNet depth must be 6n+4 (10, 16, 22, 28, 40, ...), '
+                             f'got {depth}')
         if widen_factor < 1:
             raise ValueError(f'WideResNet widen_factor must be >= 1, got {widen_factor}')
         n = (depth - 4) // 6
@@ -69,7 +70,8 @@ class WideResNet(nn.Module):
         for i, stride in enumerate((1, 2, 2)):
             blocks = []
             for j in range(n):
-                blocks.append(WideBasicBlock(in_ch, widths[i + 1], stride if j == 0 else 1, dropout))
+                blocks.append(WideBasicBlock(in_ch, widths[i + 1], stride if j == 0 else 1,
+                                             dropout))
                 in_ch = widths[i + 1]
             stages.append(nn.Sequential(*blocks))
         self.block1, self.block2, self.block3 = stages

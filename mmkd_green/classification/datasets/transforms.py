@@ -77,7 +77,7 @@ class ClsRandomFlip:
 
 @TRANSFORMS.register_module()
 class ClsRandomRotate:
-    """Rotate by an angle ``~ U[-degrees, degrees]`` about the centre (corners filled with ``fill``)."""
+    """Rotate by an angle ``~ U[-degrees, degrees]`` about the centre; corners get ``fill``."""
 
     def __init__(self, degrees: float = 15.0, interpolation: str = 'nearest', fill: int = 0):
         if degrees < 0:

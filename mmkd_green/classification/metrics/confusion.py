@@ -5,7 +5,7 @@
 ``TN = N − TP − FP − FN``, and
 
     precision_k   = TP / (TP + FP)          recall_k (sensitivity) = TP / (TP + FN)
-    specificity_k = TN / (TN + FP)          F1_k = 2 · precision_k · recall_k / (precision_k + recall_k)
+    specificity_k = TN / (TN + FP)          F1_k = 2 · P_k · R_k / (P_k + R_k)
     prevalence_k  = (TP + FN) / N
 
 (0 when a denominator is 0). Macro values average over the classes; accuracy = trace / N and
