@@ -12,6 +12,7 @@ resolve fractions of a percent; the A/B figure is printed as a cross-check only)
     overhead    = per_iter + (flop_extra + per_epoch) / iters_per_epoch + per_run / iters
     bare        = median iteration time of the run's uncounted iterations - per_iter
     ratio       = overhead / bare
+    ratio_steady = (overhead - per_run / iters) / bare   (a long run: the start-up cost vanishes)
 
 Iteration time = from the first ``before_train_iter`` hook to the last ``after_train_iter`` hook
 (two timing hooks at HIGHEST / LOWEST priority). TemperatureHook is in every run, so only the
@@ -199,8 +200,10 @@ def main(argv=None):
                                                                 spent['after_train_epoch']))
         per_run = sum(t[k] for t in spent['before_run'] + spent['after_run'])
         overhead = per_iter + (flop[k] + per_epoch) / args.iters + per_run / n
+        steady = overhead - per_run / n
         result[clock] = dict(bare_iter_s=bare, with_hook_iter_s=bare + overhead,
                              hook_overhead_per_iter_s=overhead, ratio=overhead / bare,
+                             ratio_steady=steady / bare,
                              components_s=dict(per_iter_hook_calls=per_iter,
                                                flop_counted_step_extra=flop[k],
                                                per_epoch_hook_calls=per_epoch,
@@ -217,6 +220,8 @@ def main(argv=None):
                    iters_per_epoch=args.iters, torch_threads=torch.get_num_threads(),
                    flop_pairs=args.pairs),
         ratio_cpu=result['cpu']['ratio'], ratio_wall=result['wall']['ratio'],
+        ratio_steady_cpu=result['cpu']['ratio_steady'],
+        ratio_steady_wall=result['wall']['ratio_steady'],
         cpu_time=result['cpu'], wall_time=result['wall'],
         ab_cross_check_wall_per_iter=dict(
             bare_s=statistics.median(ab['bare']), metered_s=statistics.median(ab['metered']),
