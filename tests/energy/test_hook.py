@@ -142,3 +142,15 @@ def test_no_connection_to_a_non_loopback_address(tmp_path):
         if isinstance(host, str) and host.startswith('/'):
             continue   # AF_UNIX path
         assert host == 'localhost' or ipaddress.ip_address(host).is_loopback, (event, target)
+
+
+def test_resumed_run_appends_and_counts_every_attempt(tmp_path):
+    build_runner(tmp_path, HOOKS, epochs=2, val=False, temperature=UNIFORM).train()
+    build_runner(tmp_path, HOOKS, epochs=3, val=False, temperature=UNIFORM, resume=True).train()
+    lines = _lines(tmp_path)
+    assert [r['epoch'] for r in lines if r['type'] == 'epoch'] == [1, 2, 3]
+    totals = load_run_totals(str(tmp_path))
+    assert totals['attempts'] == 2 and totals['epochs'] == 3 and totals['finished']
+    assert totals['train_flops'] == 3 * 64 * TRAIN
+    assert totals['co2_g'] == pytest.approx(
+        sum(r['co2_g'] for r in lines if r['type'] in ('epoch', 'final')))

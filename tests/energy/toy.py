@@ -49,7 +49,7 @@ def loader(n=64, batch_size=8, seed=0, shuffle=False):
 
 
 def build_runner(work_dir, hooks=(), epochs=2, iters=None, val=True, sleep_s=0.0, n=64,
-                 batch_size=8, temperature=None, width=32, log_interval=50):
+                 batch_size=8, temperature=None, width=32, log_interval=50, resume=False):
     """An mmengine Runner; ``iters`` switches to an IterBasedTrainLoop (val every 4 iters)."""
     from mmengine.runner import Runner
     if iters is None:
@@ -69,7 +69,7 @@ def build_runner(work_dir, hooks=(), epochs=2, iters=None, val=True, sleep_s=0.0
         custom_hooks=list(hooks),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=log_interval),
                            checkpoint=dict(type='CheckpointHook', interval=10 ** 6)),
-        randomness=dict(seed=0), cfg=cfg, **kwargs)
+        randomness=dict(seed=0), cfg=cfg, resume=resume, **kwargs)
     return runner
 
 
