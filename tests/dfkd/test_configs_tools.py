@@ -94,11 +94,11 @@ model = dict(
     teacher=dict(type='TinyBNNet', width=8), student=dict(type='TinyBNNet', width=8),
     teacher_ckpt=None, kd_loss=dict(type='HKDLoss', alpha=1.0),
     synthesizer=dict(type='DeepInversionSynthesizer', num_classes={n}, img_size=(3, {s}, {s}),
-                     mean={mean}, std={std}, synthesis_batch_size=32, iterations=20, lr=0.1,
+                     mean={mean}, std={std}, synthesis_batch_size=32, iterations=12, lr=0.1,
                      bn=1.0, oh=1.0, adv=1.0, tv=1e-3, kd_padding=2))
 train_dataloader = dict(_delete_=True, batch_size=32)
-train_cfg = dict(ep_steps=10, kd_steps=5)
-default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=1))
+train_cfg = dict(ep_steps=6, kd_steps=3)
+default_hooks = dict(logger=dict(interval=3), checkpoint=dict(interval=1))
 '''
 
 

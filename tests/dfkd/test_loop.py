@@ -16,7 +16,7 @@ BATCH, ROUND, EP_STEPS, KD_STEPS = 32, 32, 8, 4
 ITERS = 2 * EP_STEPS
 
 
-def _cmi(iterations=15):
+def _cmi(iterations=10):
     return dict(type='CMISynthesizer', num_classes=NUM_CLASSES, img_size=(3, SIZE, SIZE),
                 mean=MEAN, std=STD, synthesis_batch_size=ROUND, iterations=iterations, lr=5e-2,
                 generator=dict(type='DCGANGenerator', nz=32, ngf=16, img_size=SIZE),

@@ -55,7 +55,7 @@ def test_student_from_synthetic_images_beats_chance_on_real_cifar(cifar3, tmp_pa
     opt = torch.optim.SGD(teacher.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
     teacher.train()
-    for _ in range(150):
+    for _ in range(120):
         idx = torch.randint(0, len(y), (64,), generator=g)
         loss = F.cross_entropy(teacher(_norm(x[idx])), y[idx])
         opt.zero_grad()
@@ -65,13 +65,13 @@ def test_student_from_synthetic_images_beats_chance_on_real_cifar(cifar3, tmp_pa
     assert teacher_acc > 0.6, f'real teacher accuracy {teacher_acc:.2f}'
 
     synth = dict(type='DeepInversionSynthesizer', num_classes=3, img_size=(3, SIZE, SIZE),
-                 mean=MEAN, std=STD, synthesis_batch_size=48, iterations=40, lr=0.1,
+                 mean=MEAN, std=STD, synthesis_batch_size=32, iterations=25, lr=0.1,
                  bn=1.0, oh=1.0, adv=1.0, tv=1e-3, kd_padding=2)
     model = DataFreeDistiller(student=TinyBNNet(num_classes=3, width=8), teacher=teacher,
                               synthesizer=synth)
     runner = Runner(
-        model=model, work_dir=str(tmp_path), train_dataloader=dict(batch_size=48),
-        train_cfg=dict(type='DataFreeTrainLoop', max_epochs=3, ep_steps=15, kd_steps=15,
+        model=model, work_dir=str(tmp_path), train_dataloader=dict(batch_size=32),
+        train_cfg=dict(type='DataFreeTrainLoop', max_epochs=2, ep_steps=15, kd_steps=15,
                        grid_interval=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4)),
         custom_hooks=[dict(type='TemperatureHook', sampler=dict(type='UniformTemperature'))],
