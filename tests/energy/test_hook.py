@@ -2,7 +2,6 @@
 import glob
 import ipaddress
 import json
-import logging
 import os
 import os.path as osp
 import sys
