@@ -51,11 +51,11 @@ def cifar3(shared_data):
 def test_student_from_synthetic_images_beats_chance_on_real_cifar(cifar3, tmp_path):
     (x, y), (xt, yt) = cifar3
     torch.manual_seed(0)
-    teacher = TinyBNNet(num_classes=3, width=16)
+    teacher = TinyBNNet(num_classes=3, width=12)
     opt = torch.optim.SGD(teacher.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
     teacher.train()
-    for _ in range(120):
+    for _ in range(100):
         idx = torch.randint(0, len(y), (64,), generator=g)
         loss = F.cross_entropy(teacher(_norm(x[idx])), y[idx])
         opt.zero_grad()
@@ -65,7 +65,7 @@ def test_student_from_synthetic_images_beats_chance_on_real_cifar(cifar3, tmp_pa
     assert teacher_acc > 0.6, f'real teacher accuracy {teacher_acc:.2f}'
 
     synth = dict(type='DeepInversionSynthesizer', num_classes=3, img_size=(3, SIZE, SIZE),
-                 mean=MEAN, std=STD, synthesis_batch_size=32, iterations=25, lr=0.1,
+                 mean=MEAN, std=STD, synthesis_batch_size=32, iterations=20, lr=0.1,
                  bn=1.0, oh=1.0, adv=1.0, tv=1e-3, kd_padding=2)
     model = DataFreeDistiller(student=TinyBNNet(num_classes=3, width=8), teacher=teacher,
                               synthesizer=synth)

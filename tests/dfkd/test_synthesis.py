@@ -49,7 +49,7 @@ def test_deepinversion_matches_bn_statistics_and_targets(toy_teacher, synth_kwar
 
 
 def test_cmi_matches_bn_statistics_and_targets(toy_teacher, synth_kwargs):
-    synth = CMISynthesizer(NUM_CLASSES, synthesis_batch_size=32, iterations=30, lr=5e-2,
+    synth = CMISynthesizer(NUM_CLASSES, synthesis_batch_size=32, iterations=25, lr=5e-2,
                            generator=dict(type='DCGANGenerator', nz=32, ngf=16, img_size=SIZE),
                            feature_bank_size=256, n_neg=64, head_dim=32, **synth_kwargs)
     synth.bind(toy_teacher, TinyBNNet(width=4))

@@ -82,12 +82,14 @@ class ImageBank:
             return torch.empty(0, dtype=torch.uint8)
         return self._data[:self._len]
 
-    def sample(self, batch_size: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """``batch_size`` images drawn uniformly with replacement, float32 in ``[0, 1]``."""
+    def sample(self, batch_size: int, device=None,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``batch_size`` images drawn uniformly with replacement, float32 in ``[0, 1]`` on
+        ``device`` (moved as uint8, converted there)."""
         if self._len == 0:
             raise RuntimeError('the image bank is empty: run a synthesis round first')
         idx = torch.randint(0, self._len, (batch_size,), generator=generator)
-        return self._data[idx].float().div_(255)
+        return self._data[idx].to(device, non_blocking=True).float().div_(255)
 
     def state_dict(self) -> dict:
         return dict(images=self.images().clone(), ptr=self._ptr, n_added=self.n_added,

@@ -156,7 +156,7 @@ class BaseSynthesizer(nn.Module):
     def sample(self, batch_size: int, device=None, normalize: bool = True) -> torch.Tensor:
         """A KD batch from the bank: random crop with zero padding + flip (the CIFAR training
         transform), then the teacher's normalisation (``normalize=False``: values in [0, 1])."""
-        x = self.bank.sample(batch_size).to(device or self.device, non_blocking=True)
+        x = self.bank.sample(batch_size, device=device or self.device)
         if self.kd_padding > 0 or self.kd_flip:
             x = random_crop_flip(x, padding=self.kd_padding, flip=self.kd_flip)
         return self.normalize(x) if normalize else x
