@@ -10,7 +10,9 @@ differ only in where synthesized images go and how KD batches come back:
   ``DataLoader`` (4 workers, shuffle, pin_memory, torchvision RandomCrop(32, 4) + flip + ToTensor +
   Normalize per image) serves the KD batches.
 
-One round = one ``synthesize()`` + ``kd_steps`` KD batch fetches (the data a KD epoch consumes;
+The arms' rounds are interleaved (ours, upstream_like, ours, ...) so that a change of machine
+load affects both alike, after one untimed 1-step warm-up round per arm (its images stay in
+the arm's bank). One round = one ``synthesize()`` + ``kd_steps`` KD batch fetches (the data a KD epoch consumes;
 the student update itself is identical in both arms and excluded). Throughput = synthesized
 images / wall seconds over ``rounds`` rounds (``speedup`` = ours / upstream_like); the JSON
 also splits each arm into optimisation, store and KD-fetch seconds, and ``data_path_speedup``
@@ -98,43 +100,51 @@ def build_synth(args, teacher, student):
     return MODELS.build(cfg).bind(teacher, student)
 
 
-def run_arm(args, arm, device):
-    torch.manual_seed(args.seed)
-    teacher = WideResNet(args.teacher_depth, args.teacher_width, 10).to(device).eval()
-    student = WideResNet(16, 1, 10).to(device)
-    synth = build_synth(args, teacher, student).to(device)
-    tmp = tempfile.mkdtemp(prefix='synth_bench_')
-    if arm == 'upstream_like':
-        synth.bank = PNGBank(tmp, args.kd_batch)
-        fetch = lambda: synth.bank.sample(device)  # noqa: E731
-    else:
-        fetch = lambda: synth.sample(args.kd_batch)  # noqa: E731
-    store = dict(seconds=0.0)
-    add = synth.bank.add
+class Arm:
+    """One arm: its own teacher/student/synthesizer (same seed as the other arm)."""
 
-    def timed_add(images):
-        t = time.perf_counter()
-        add(images)
-        store['seconds'] += time.perf_counter() - t
-    synth.bank.add = timed_add
-    t_syn = t_fetch = 0.0
-    start = time.perf_counter()
-    for _ in range(args.rounds):
+    def __init__(self, args, name, device):
+        torch.manual_seed(args.seed)
+        self.args, self.name, self.device = args, name, device
+        teacher = WideResNet(args.teacher_depth, args.teacher_width, 10).to(device).eval()
+        student = WideResNet(16, 1, 10).to(device)
+        self.synth = build_synth(args, teacher, student).to(device)
+        if name == 'upstream_like':
+            self.synth.bank = PNGBank(tempfile.mkdtemp(prefix='synth_bench_'), args.kd_batch)
+            self.fetch = lambda: self.synth.bank.sample(device)
+        else:
+            self.fetch = lambda: self.synth.sample(args.kd_batch)
+        self.store = self.optimise = self.kd_fetch = 0.0
+        add = self.synth.bank.add
+
+        def timed_add(images):
+            t = time.perf_counter()
+            add(images)
+            self.store += time.perf_counter() - t
+        self.synth.bank.add = timed_add
+        self.rng = torch.get_rng_state()
+
+    def round(self):
+        torch.set_rng_state(self.rng)          # each arm continues its own random stream
         t0 = time.perf_counter()
-        synth.synthesize()
+        self.synth.synthesize()
         t1 = time.perf_counter()
-        for _ in range(args.kd_steps):
-            batch = fetch()
-        if device.type == 'cuda':
+        for _ in range(self.args.kd_steps):
+            batch = self.fetch()
+        if self.device.type == 'cuda':
             torch.cuda.synchronize()
-        t_syn += t1 - t0
-        t_fetch += time.perf_counter() - t1
-    total = time.perf_counter() - start
-    assert batch.shape == (args.kd_batch, 3, 32, 32)
-    images = args.rounds * args.batch
-    return dict(images=images, seconds=total, images_per_s=images / total,
-                optimise_seconds=t_syn - store['seconds'], store_seconds=store['seconds'],
-                kd_fetch_seconds=t_fetch, bank_images=len(synth.bank))
+        assert batch.shape == (self.args.kd_batch, 3, 32, 32)
+        self.optimise += t1 - t0
+        self.kd_fetch += time.perf_counter() - t1
+        self.rng = torch.get_rng_state()
+
+    def result(self):
+        images = self.args.rounds * self.args.batch      # warm-up round excluded
+        total = self.optimise + self.kd_fetch
+        return dict(images=images, seconds=total, images_per_s=images / total,
+                    rounds=self.args.rounds,
+                    optimise_seconds=self.optimise - self.store, store_seconds=self.store,
+                    kd_fetch_seconds=self.kd_fetch, bank_images=len(self.synth.bank))
 
 
 def main(argv=None):
@@ -155,8 +165,17 @@ def main(argv=None):
     result = dict(benchmark='synthesis_speed', config=vars(args), torch=torch.__version__,
                   threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
                   machine=platform.machine())
-    result['ours'] = run_arm(args, 'ours', device)
-    result['upstream_like'] = run_arm(args, 'upstream_like', device)
+    arms = [Arm(args, 'ours', device), Arm(args, 'upstream_like', device)]
+    for arm in arms:                   # warm-up (kernels, allocator), then reset the clocks
+        arm.synth.iterations, iterations = 1, arm.synth.iterations
+        arm.round()
+        arm.synth.iterations = iterations
+        arm.store = arm.optimise = arm.kd_fetch = 0.0
+    for _ in range(args.rounds):       # interleaved, so load changes hit both arms alike
+        for arm in arms:
+            arm.round()
+    for arm in arms:
+        result[arm.name] = arm.result()
     ours, up = result['ours'], result['upstream_like']
     result['speedup'] = ours['images_per_s'] / up['images_per_s']
     # the part the two arms differ in: storing synthesized images + serving KD batches

@@ -11,7 +11,11 @@ synthesis round (``model.synthesize()``), as upstream CMI's ``datafree_kd.py`` (
     after_train_epoch
 
 Only the standard hook calls are made, so ``TemperatureHook`` publishes τ before every KD step
-and ``CarbonFootprintHook`` brackets every epoch (synthesis included) unchanged. The Runner needs
+and ``CarbonFootprintHook`` brackets every epoch (synthesis included) unchanged. That hook counts
+FLOPs of train steps only; the synthesis FLOPs (counted with torch's ``FlopCounterMode`` on the
+first round, 2 × multiply-accumulates, and reused for the identical later rounds) are published
+per round as the log scalar ``train/synth_flops`` and as the running total in the runtime info
+``dfkd_synthesis_flops`` (saved in checkpoints). The Runner needs
 a ``train_dataloader``; here it is ``dict(batch_size=B)``: the loop replaces it by
 :class:`SyntheticBatches`, an iterable over bank samples with ``len() = ep_steps`` (what the
 LogProcessor and the schedulers read).
@@ -23,6 +27,8 @@ from typing import Optional
 from mmengine.model import is_model_wrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop
+
+SYNTH_FLOPS_KEY = 'dfkd_synthesis_flops'   # runtime info: synthesis FLOPs so far in the run
 
 
 class SyntheticBatches:
@@ -58,11 +64,12 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
         grid_interval: every this many epochs save a PNG grid of the last round's images to
             ``<work_dir>/synthetic/epoch_<e>.png`` (0: never).
         progress: show tqdm progress bars for synthesis steps and KD steps.
+        count_flops: count the FLOPs of the first synthesis round (see above).
     """
 
     def __init__(self, runner, dataloader, max_epochs: int, ep_steps: int = 400,
                  kd_steps: int = 400, val_begin: int = 1, val_interval: int = 1,
-                 grid_interval: int = 1, progress: bool = False):
+                 grid_interval: int = 1, progress: bool = False, count_flops: bool = True):
         for key, val in dict(max_epochs=max_epochs, ep_steps=ep_steps, kd_steps=kd_steps).items():
             if not isinstance(val, int) or val < 1:
                 raise ValueError(f'DataFreeTrainLoop: `{key}` must be an int >= 1, got {val!r}')
@@ -77,6 +84,8 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
             dataloader = SyntheticBatches(runner, dataloader['batch_size'], ep_steps)
         self.ep_steps, self.kd_steps = ep_steps, kd_steps
         self.grid_interval, self.progress = int(grid_interval), bool(progress)
+        self.count_flops = bool(count_flops)
+        self.synthesis_flops_per_round: Optional[int] = None
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval)
         self.last_synthesis: Optional[dict] = None
 
@@ -93,11 +102,21 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
                 bar.update(1)
                 bar.set_postfix({k: f'{v:.3g}' for k, v in losses.items()}, refresh=False)
         try:
-            out = model.synthesize(progress=callback)
+            if self.count_flops and self.synthesis_flops_per_round is None:
+                from torch.utils.flop_counter import FlopCounterMode
+                with FlopCounterMode(display=False) as counter:
+                    out = model.synthesize(progress=callback)
+                self.synthesis_flops_per_round = int(counter.get_total_flops())
+            else:
+                out = model.synthesize(progress=callback)
         finally:
             if bar is not None:
                 bar.close()
         hub = self.runner.message_hub
+        if self.synthesis_flops_per_round is not None:
+            hub.update_scalar('train/synth_flops', float(self.synthesis_flops_per_round))
+            total = (hub.get_info(SYNTH_FLOPS_KEY) or 0) + self.synthesis_flops_per_round
+            hub.update_info(SYNTH_FLOPS_KEY, total)
         for key, val in out['losses'].items():
             hub.update_scalar(f'train/synth_{key}', val)
         hub.update_scalar('train/bank_size', len(model.synthesizer.bank))

@@ -65,6 +65,10 @@ def test_every_kd_step_gets_the_shared_tau(trained):
     # two synthesis rounds per epoch, each appending ROUND images
     assert len(runner.model.synthesizer.bank) == 4 * ROUND
     assert runner.message_hub.get_scalar('train/synth_bn').data[0].size == 4
+    # synthesis FLOPs: counted on the first round, accumulated over the 4 rounds
+    per_round = runner.train_loop.synthesis_flops_per_round
+    assert per_round > 0
+    assert runner.message_hub.get_info('dfkd_synthesis_flops') == 4 * per_round
 
 
 def test_png_grid_per_epoch(trained):
