@@ -40,6 +40,10 @@ def parse_args(argv=None):
     p.add_argument('--tau', type=float, default=4.0, help='the fixed-τ run')
     p.add_argument('--workers', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--with-qat', action='store_true',
+                   help='also fine-tune the trained student with QAT (torch.ao) and score int8')
+    p.add_argument('--qat-epochs', type=int, default=1)
+    p.add_argument('--qat-lr', type=float, default=0.01)
     return p.parse_args(argv)
 
 
@@ -84,6 +88,44 @@ def finished(work_dir: str) -> bool:
         return bool(load_run_totals(work_dir).get('finished'))
     except FileNotFoundError:
         return False
+
+
+def run_qat(a) -> dict:
+    """Paper Table 8 baseline: QAT fine-tuning of the trained float student, then int8."""
+    from mmkd_green.energy.report import load_run_totals
+    wd = osp.join(a.work_dir, 'qat')
+    float_ckpt = osp.join(a.work_dir, 'student', f'epoch_{a.epochs}.pth')
+    opts = [o for o in common_options(a) if not o.startswith(('train_cfg.max_epochs',
+                                                              'param_scheduler'))]
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'qat_student.py'),
+           osp.join(CFG, 'qat_mobilenetv2_student.py'), '--work-dir', wd, '--cfg-options',
+           *opts, f'train_cfg.max_epochs={a.qat_epochs}', f'optim_wrapper.optimizer.lr={a.qat_lr}',
+           'param_scheduler.0.milestones=[1000]',
+           f'model.backbone.widen_factor={a.student_width}',
+           f'model.backbone.last_channels={a.student_last}', f'model.float_ckpt={float_ckpt}']
+    summary_path = osp.join(wd, 'qat_summary.json')
+    wall = None
+    if not osp.isfile(summary_path):
+        os.makedirs(wd, exist_ok=True)
+        t0 = time.time()
+        with open(osp.join(wd, 'stdout.log'), 'w') as f:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+        if rc != 0:
+            raise RuntimeError(f'qat failed (exit {rc}); see {wd}/stdout.log')
+        wall = time.time() - t0
+    with open(summary_path) as f:
+        summary = json.load(f)
+    totals = load_run_totals(wd)
+    return dict(command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd),
+                fake_quant_accuracy=summary['fake_quant'].get('cls/accuracy'),
+                int8_accuracy=summary['int8'].get('cls/accuracy'),
+                int8_f1=summary['int8'].get('cls/f1'),
+                float_weight_bytes=summary['float_state_dict_bytes'],
+                int8_state_dict_bytes=summary['int8_state_dict_bytes'],
+                energy_kwh=totals['energy_kwh'], energy_kwh_it=totals['energy_kwh_it'],
+                co2_g=totals['co2_g'], seconds=totals['seconds'],
+                train_flops=totals['train_flops'], epochs=totals['epochs'],
+                wall_s_this_call=wall)
 
 
 def main(argv=None):
@@ -131,6 +173,8 @@ def main(argv=None):
             infer_flops_per_image=totals['infer_flops_per_image'], epochs=totals['epochs'],
             tau=totals.get('tau'), wall_s_this_call=wall,
             energy_methods={c: d['methods'] for c, d in totals['components'].items()})
+    if a.with_qat:
+        results['runs']['qat'] = run_qat(a)
     with open(osp.join(a.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2, default=str)
     print(json.dumps(results, indent=2, default=str))
