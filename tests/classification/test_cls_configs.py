@@ -6,7 +6,7 @@ import pytest
 from mmengine.config import Config
 
 from mmkd_green.registry import DATASETS, HOOKS, METRICS, MODELS, TEMPERATURE_SAMPLERS
-from conftest import ROOT, meter_available, save_teacher, write_cifar, write_tiny_imagenet
+from cls_helpers import ROOT, meter_available, save_teacher, write_cifar, write_tiny_imagenet
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'cifar10', '*.py')) +
                  glob.glob(osp.join(ROOT, 'configs', 'cifar100', '*.py')) +

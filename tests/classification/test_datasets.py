@@ -8,7 +8,7 @@ import torch
 
 from mmkd_green.classification.datasets import (CIFAR10Pickle, CIFAR100Pickle, TinyImageNet,
                                                 load_cifar_batch)
-from conftest import write_cifar, write_tiny_imagenet
+from cls_helpers import write_cifar, write_tiny_imagenet
 
 PIPE = [dict(type='ClsRandomCrop', size=32, padding=4), dict(type='ClsRandomFlip'),
         dict(type='ClsRandomRotate', degrees=15), dict(type='PackClsInputs')]

@@ -5,7 +5,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from conftest import ROOT, shrink
+from cls_helpers import ROOT, shrink
 
 
 def test_qat_trains_and_converts_to_int8(tmp_path, cifar10_root):

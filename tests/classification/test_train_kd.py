@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from conftest import ROOT, save_teacher, shrink
+from cls_helpers import ROOT, save_teacher, shrink
 
 
 def _cfg(name):

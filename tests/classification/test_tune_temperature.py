@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from conftest import ROOT, save_teacher, shrink
+from cls_helpers import ROOT, save_teacher, shrink
 
 
 def _tool():
