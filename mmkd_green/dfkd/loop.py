@@ -28,6 +28,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop
 
+from ..energy.hook import EXTRA_TRAIN_FLOPS_KEY
+
 SYNTH_FLOPS_KEY = 'dfkd_synthesis_flops'   # runtime info: synthesis FLOPs so far in the run
 
 
@@ -103,10 +105,9 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
                 bar.set_postfix({k: f'{v:.3g}' for k, v in losses.items()}, refresh=False)
         try:
             if self.count_flops and self.synthesis_flops_per_round is None:
-                from torch.utils.flop_counter import FlopCounterMode
-                with FlopCounterMode(display=False) as counter:
-                    out = model.synthesize(progress=callback)
-                self.synthesis_flops_per_round = int(counter.get_total_flops())
+                from ..energy.flops import count_flops
+                out, self.synthesis_flops_per_round = count_flops(model.synthesize,
+                                                                  progress=callback)
             else:
                 out = model.synthesize(progress=callback)
         finally:
@@ -117,6 +118,9 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
             hub.update_scalar('train/synth_flops', float(self.synthesis_flops_per_round))
             total = (hub.get_info(SYNTH_FLOPS_KEY) or 0) + self.synthesis_flops_per_round
             hub.update_info(SYNTH_FLOPS_KEY, total)
+            # counted by the meter as training FLOPs (synthesis is most of the compute here)
+            hub.update_info(EXTRA_TRAIN_FLOPS_KEY,
+                            (hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0) + self.synthesis_flops_per_round)
         for key, val in out['losses'].items():
             hub.update_scalar(f'train/synth_{key}', val)
         hub.update_scalar('train/bank_size', len(model.synthesizer.bank))

@@ -48,6 +48,11 @@ from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
 from .settings import DEFAULT_PUE
 from .tau_stats import TauStats
 
+#: MessageHub runtime info: cumulative FLOPs of training work done outside the train iterations the
+#: counter brackets (e.g. data-free KD synthesis rounds). The hook adds each segment's increase to
+#: its ``train_flops`` and records it as ``extra_train_flops``.
+EXTRA_TRAIN_FLOPS_KEY = 'extra_train_flops'
+
 
 def _guarded(method):
     """Run a hook method; on error log once per method, mark the segment, never raise."""
@@ -123,6 +128,7 @@ class CarbonFootprintHook(Hook):
         self._sample = None
         self._last_metrics = None
         self._cum_co2 = 0.0
+        self._extra_flops_seen = 0
         self._reset_segment()
 
     # ------------------------------------------------------------------ helpers
@@ -211,6 +217,15 @@ class CarbonFootprintHook(Hook):
         self._write_summary(runner)
 
     # ------------------------------------------------------------------ train
+    def before_train(self, runner) -> None:
+        # after load_or_resume: extra FLOPs of earlier attempts were recorded by those attempts
+        self._extra_flops_seen = runner.message_hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0
+
+    def _take_extra_flops(self, runner) -> int:
+        total = runner.message_hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0
+        delta, self._extra_flops_seen = total - self._extra_flops_seen, total
+        return int(delta)
+
     def before_train_epoch(self, runner) -> None:
         if self.meter is not None and self._by_epoch:
             self.meter.epoch_start()
@@ -310,10 +325,14 @@ class CarbonFootprintHook(Hook):
             counted, counted_bs = self._counted
             flops = scale_train_flops(counted, counted_bs if self._samples_known else None,
                                       self._samples, self._iters)
+        extra_flops = self._take_extra_flops(runner)
+        if extra_flops:
+            flops = (flops or 0) + extra_flops
         extra = dict(session=self.session, epoch=runner.epoch + 1 if self._by_epoch else None,
                      iter=iters_done, iters=self._iters,
                      samples=self._samples if self._samples_known else None,
-                     train_flops=flops, flops_counted_iters=1 if self._counted else 0,
+                     train_flops=flops, extra_train_flops=extra_flops,
+                     flops_counted_iters=1 if self._counted else 0,
                      tau=self._tau.summary(), infer_flops_per_image=self.infer_flops_per_image)
         if not self._segment_ok:
             extra['hook_error'] = True

@@ -26,6 +26,21 @@ def infer_batch_size(data_batch) -> Optional[int]:
     return None
 
 
+def build_sampler(cfg) -> BaseTemperatureSampler:
+    """Build a sampler from ``dict(type=..., **kwargs)``.
+
+    Looked up in TEMPERATURE_SAMPLERS directly: the registry has no scope tree to switch into,
+    so going through ``Registry.build`` under a runner's default scope only adds a warning.
+    """
+    args = dict(cfg)
+    name = args.pop('type', None)
+    cls = name if isinstance(name, type) else TEMPERATURE_SAMPLERS.get(name)
+    if cls is None:
+        raise KeyError(f'unknown temperature sampler {name!r}; registered: '
+                       f'{sorted(TEMPERATURE_SAMPLERS.module_dict)}')
+    return cls(**args)
+
+
 @HOOKS.register_module()
 class TemperatureHook(Hook):
     """Builds the run's single temperature sampler and publishes τ before every train iteration.
@@ -64,8 +79,7 @@ class TemperatureHook(Hook):
         if cfg is None:
             raise ValueError('TemperatureHook found no sampler: add a top-level field such as '
                              '`temperature = dict(type="UniformTemperature", low=2.0, high=20.0)`.')
-        self.sampler = cfg if isinstance(cfg, BaseTemperatureSampler) else \
-            TEMPERATURE_SAMPLERS.build(dict(cfg))
+        self.sampler = cfg if isinstance(cfg, BaseTemperatureSampler) else build_sampler(cfg)
         if self.sampler.seed is None:
             self.sampler.seed = int(runner.seed) % (2 ** 32) if runner.seed is not None else 0
         if getattr(self.sampler, 'total_iters', 0) is None:

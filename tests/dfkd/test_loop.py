@@ -71,6 +71,17 @@ def test_every_kd_step_gets_the_shared_tau(trained):
     assert runner.message_hub.get_info('dfkd_synthesis_flops') == 4 * per_round
 
 
+def test_meter_counts_synthesis_as_training_flops(trained):
+    from mmkd_green.energy.records import read_records
+    runner, work_dir = trained
+    per_round = runner.train_loop.synthesis_flops_per_round
+    records, _ = read_records(osp.join(str(work_dir), 'carbon', 'carbon.jsonl'))
+    epochs = [r for r in records
+               if r.get('type') == 'epoch']
+    assert [r['extra_train_flops'] for r in epochs] == [2 * per_round, 2 * per_round]
+    assert all(r['train_flops'] > 2 * per_round for r in epochs)   # + the counted KD steps
+
+
 def test_png_grid_per_epoch(trained):
     _, work_dir = trained
     grids = sorted(glob.glob(osp.join(str(work_dir), 'synthetic', 'epoch_*.png')))

@@ -39,3 +39,10 @@ def test_per_sample_sampler_in_a_run(tmp_path, repo_root):
     runner.train()
     tau = runner.message_hub.get_info('kd_temperature')
     assert tau.shape == (16,)
+
+
+def test_unknown_sampler_lists_registered_ones(tmp_path, repo_root):
+    cfg = _cfg(tmp_path, repo_root)
+    cfg.temperature = dict(type='GaussianTemperature')
+    with pytest.raises(KeyError, match='UniformTemperature'):
+        Runner.from_cfg(cfg).train()
