@@ -112,7 +112,12 @@ class SSDDistiller(FrozenTeacherMixin, BaseDetector):
                  kd_loss: dict = dict(type='HKDLoss', alpha=0.95),
                  kd_anchors: str = 'pos_hardneg', neg_pos_ratio: Optional[int] = None,
                  bbox_kd: Optional[dict] = None, data_preprocessor=None, init_cfg=None):
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        # The distiller itself only moves the raw batch to the device: student and teacher each
+        # apply their own preprocessor. mmdet configs define a top-level `data_preprocessor` that
+        # mmengine's Runner injects into every model dict; normalising here would normalise the
+        # teacher's input twice, so whatever arrives is ignored.
+        del data_preprocessor
+        super().__init__(data_preprocessor=BaseDataPreprocessor(), init_cfg=init_cfg)
         if kd_anchors not in KD_ANCHORS:
             raise ValueError(f"kd_anchors must be one of {KD_ANCHORS}, got {kd_anchors!r}")
         self.kd_anchors, self.neg_pos_ratio = kd_anchors, neg_pos_ratio

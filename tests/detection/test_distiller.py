@@ -187,3 +187,26 @@ def test_build_time_errors_name_both_numbers(toy_voc, toy_teacher_ckpt, mmdet_sc
         build(kd_cfg(toy_voc, toy_teacher_ckpt, teacher_config='configs/nope.py'))
     with pytest.raises(ValueError, match='kd_anchors'):
         build(kd_cfg(toy_voc, toy_teacher_ckpt, kd_anchors='neg'))
+
+
+def test_runner_built_distiller_preprocesses_teacher_input_once(toy_voc, toy_teacher_ckpt,
+                                                                tmp_path, mmdet_scope):
+    # mmdet configs have a top-level `data_preprocessor` that mmengine's Runner injects into the
+    # model dict: the distiller must ignore it, else the teacher sees a doubly normalised batch.
+    from mmengine.runner import Runner
+    cfg = kd_cfg(toy_voc, toy_teacher_ckpt, work_dir=tmp_path, epochs=1)
+    assert cfg.get('data_preprocessor') is not None
+    model = Runner.from_cfg(cfg).model
+    batch = {k: v[:2] for k, v in pseudo_batch(toy_voc).items()}
+    data = model.data_preprocessor(batch, True)
+    raw = torch.stack(batch['inputs']).float()
+    mean = torch.tensor([103.53, 116.28, 123.675]).view(1, 3, 1, 1)
+    assert torch.allclose(model.teacher_inputs(data['inputs']), raw - mean)
+
+
+def pseudo_batch(data_root):
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+    cfg = load_cfg('configs/toy/ssdlite_student_toy.py', data_root=data_root)
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    return pseudo_collate([ds[i] for i in range(2)])
