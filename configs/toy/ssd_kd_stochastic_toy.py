@@ -9,7 +9,7 @@ model = dict(
     type='SSDDistiller',
     student={{_base_.model}},
     teacher_config='configs/toy/ssd_teacher_toy.py',
-    teacher_ckpt='work_dirs/demo/teacher/epoch_30.pth',
+    teacher_ckpt='work_dirs/demo/teacher/epoch_20.pth',
     input_size=128,
     kd_loss=dict(type='HKDLoss', alpha=0.95),
     kd_anchors='pos_hardneg',
