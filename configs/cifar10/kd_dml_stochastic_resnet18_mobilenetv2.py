@@ -1,18 +1,6 @@
-# CIFAR-10: ResNet-18 teacher -> MobileNetV2 student, altered deep mutual learning (DML),
-# stochastic temperature tau ~ U[2, 20] drawn per batch (from cls_kd_runtime.py).
-# Train the teacher first:
-#   python tools/train.py configs/cifar10/resnet18_teacher.py
-_base_ = ['../_base_/cls_cifar10.py', '../_base_/cls_schedule_100e.py',
-          '../_base_/cls_kd_runtime.py']
+# CIFAR-10: as kd_hkd_stochastic_resnet18_mobilenetv2.py (ResNet-18 teacher -> MobileNetV2
+# student, tau ~ U[2, 20] per batch) with the altered deep mutual learning (DML) loss.
+_base_ = ['./kd_hkd_stochastic_resnet18_mobilenetv2.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor',
-                         mean=(125.307, 122.961, 113.8575),
-                         std=(51.5865, 50.847, 51.255))
-model = dict(
-    type='KDClassifier',
-    data_preprocessor=data_preprocessor,
-    student=dict(type='CifarMobileNetV2', num_classes=10),
-    teacher=dict(type='CifarResNet18', num_classes=10),
-    teacher_ckpt='work_dirs/cifar10/resnet18_teacher/epoch_100.pth',
-    kd_loss=dict(type='DMLLoss', ce_weight=1.0, kl_weight=1.0))
+model = dict(kd_loss=dict(_delete_=True, type='DMLLoss', ce_weight=1.0, kl_weight=1.0))
 work_dir = 'work_dirs/cifar10/kd_dml_stochastic_resnet18_mobilenetv2'

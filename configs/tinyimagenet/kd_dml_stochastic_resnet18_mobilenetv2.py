@@ -1,18 +1,6 @@
-# Tiny ImageNet: ResNet-18 teacher -> MobileNetV2 student, altered deep mutual learning (DML),
-# stochastic temperature tau ~ U[2, 20] drawn per batch (from cls_kd_runtime.py).
-# Train the teacher first:
-#   python tools/train.py configs/tinyimagenet/resnet18_teacher.py
-_base_ = ['../_base_/cls_tinyimagenet.py', '../_base_/cls_schedule_100e.py',
-          '../_base_/cls_kd_runtime.py']
+# Tiny ImageNet: as kd_hkd_stochastic_resnet18_mobilenetv2.py (ResNet-18 teacher -> MobileNetV2
+# student, tau ~ U[2, 20] per batch) with the altered deep mutual learning (DML) loss.
+_base_ = ['./kd_hkd_stochastic_resnet18_mobilenetv2.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor',
-                         mean=(123.675, 116.28, 103.53),
-                         std=(58.395, 57.12, 57.375))
-model = dict(
-    type='KDClassifier',
-    data_preprocessor=data_preprocessor,
-    student=dict(type='CifarMobileNetV2', num_classes=200),
-    teacher=dict(type='CifarResNet18', num_classes=200),
-    teacher_ckpt='work_dirs/tinyimagenet/resnet18_teacher/epoch_100.pth',
-    kd_loss=dict(type='DMLLoss', ce_weight=1.0, kl_weight=1.0))
+model = dict(kd_loss=dict(_delete_=True, type='DMLLoss', ce_weight=1.0, kl_weight=1.0))
 work_dir = 'work_dirs/tinyimagenet/kd_dml_stochastic_resnet18_mobilenetv2'
