@@ -20,20 +20,34 @@ TOY = osp.join(ROOT, 'configs', 'toy')
 MAP_KEY = 'pascal_voc/mAP'
 
 
-def _toy_cfg(name: str, work_dir: str, data_root: str, epochs: Optional[int], seed: int,
-             **model) -> Config:
-    cfg = Config.fromfile(osp.join(TOY, name))
-    cfg.work_dir = work_dir
+def load_cfg(path: str, data_root: Optional[str] = None, work_dir: Optional[str] = None,
+             epochs: Optional[int] = None, batch_size: Optional[int] = None,
+             seed: Optional[int] = None, **model) -> Config:
+    """A detection config of ours (``path`` relative to the repo root) pointed at a VOC-layout
+    ``data_root``, with the toy schedule shortened to ``epochs`` and quiet logging."""
+    cfg = Config.fromfile(osp.join(ROOT, path))
     cfg.log_level = 'WARNING'
-    cfg.randomness = dict(seed=seed)
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    if seed is not None:
+        cfg.randomness = dict(seed=seed)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = data_root
+        if data_root is not None:
+            cfg[loader].dataset.data_root = data_root
+        if batch_size is not None:
+            cfg[loader].batch_size = batch_size
     if epochs is not None:
         cfg.train_cfg.max_epochs = cfg.train_cfg.val_interval = epochs
         cfg.default_hooks.checkpoint.interval = epochs
         cfg.param_scheduler[1].update(T_max=epochs, end=epochs)
     cfg.model.update(model)
     return cfg
+
+
+def _toy_cfg(name: str, work_dir: str, data_root: str, epochs: Optional[int], seed: int,
+             **model) -> Config:
+    return load_cfg(osp.join('configs', 'toy', name), data_root, work_dir, epochs, seed=seed,
+                    **model)
 
 
 def _train(cfg: Config) -> str:
