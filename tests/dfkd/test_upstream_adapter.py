@@ -7,6 +7,7 @@ import importlib.util
 import os
 import os.path as osp
 import sys
+import types
 
 import pytest
 import torch
@@ -112,3 +113,138 @@ def test_upstream_train_step_uses_our_tau_and_meter(tmp_path):
     assert totals['epochs'] == 1 and totals['tau']['count'] == 3
     assert load_run_totals(str(tmp_path / 'run'))['metric']['acc1'] == \
         pytest.approx(float(results['Acc'][0]))
+
+
+# ------------------------------------------- upstream's whole datafree_kd.py flow, end to end
+SHARED_CIFAR10 = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                          '..', 'shared', 'data', 'cifar10')
+
+
+def _shared_cifar10():
+    folder = osp.join(SHARED_CIFAR10, 'cifar-10-batches-py')
+    if not (osp.isfile(osp.join(folder, 'test_batch')) and
+            any(n.startswith('data_batch_') for n in os.listdir(folder))):
+        pytest.skip(f'real CIFAR-10 pickles not found under {osp.abspath(folder)} '
+                    '(../shared/data, absent in a fresh clone)')
+    return osp.abspath(SHARED_CIFAR10)
+
+
+def _listing(root):
+    out = set()
+    for dirpath, dirnames, files in os.walk(root):
+        for name in dirnames + files:
+            path = osp.join(dirpath, name)
+            out.add((osp.relpath(path, root), os.lstat(path).st_mtime_ns))
+    return out
+
+
+@pytest.fixture
+def wrapper(monkeypatch):
+    """``third_party/run_upstream_cmi.py`` as a module whose adapter instances are recorded; the
+    global RNG state upstream's seeding changes is restored afterwards."""
+    import random
+    path = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'third_party',
+                    'run_upstream_cmi.py')
+    spec = importlib.util.spec_from_file_location('run_upstream_cmi_under_test', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    made = []
+
+    class Recording(UpstreamCMIAdapter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(mod, 'UpstreamCMIAdapter', Recording)
+    mod.made = made
+    state = torch.get_rng_state(), random.getstate(), torch.backends.cudnn.deterministic
+    yield mod
+    torch.set_rng_state(state[0])
+    random.setstate(state[1])
+    torch.backends.cudnn.deterministic = state[2]
+
+
+@pytest.mark.filterwarnings('ignore:This DataLoader will create 4 worker processes')
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+@pytest.mark.filterwarnings('ignore:You have chosen to seed training')
+@pytest.mark.parametrize('method', ['cmi', 'deepinv'])
+def test_upstream_datafree_kd_main_end_to_end_on_cpu(method, tmp_path, wrapper, capsys):
+    """The wrapper runs upstream's whole ``datafree_kd.py`` flow (dataset from real CIFAR-10
+    pickles through upstream's own ``registry.get_dataset``, teacher from ``--teacher-ckpt``,
+    synthesis, KD with our τ, per-epoch evaluation) on the CPU: τ are the sampler's draws,
+    records land in the work dir, nothing is written into the checkout."""
+    root = _checkout()
+    data_root = _shared_cifar10()
+    if torch.cuda.is_available():
+        pytest.skip('this CPU path test runs where torch sees no CUDA device')
+    from mmkd_green.energy import load_run_totals
+    from mmkd_green.temperature import UniformTemperature
+    UpstreamCMIAdapter(root).install()      # makes upstream's modules importable
+    import registry                         # upstream's, from the checkout
+    torch.manual_seed(0)
+    teacher = registry.get_model('wrn16_1', num_classes=10)   # random: the flow is under test
+    ckpt = tmp_path / 'teacher.pth'
+    torch.save(dict(state_dict=teacher.state_dict()), str(ckpt))
+    work_dir = tmp_path / 'work'
+    before = _listing(root)
+    totals = wrapper.main([
+        '--root', root, '--seed', '7', '--work-dir', str(work_dir), '--data-root', data_root,
+        '--teacher-ckpt', str(ckpt), '--val-subset', '64', '--',
+        '--method', method, '--dataset', 'cifar10', '--teacher', 'wrn16_1', '--student',
+        'wrn16_1', '--epochs', '1', '--ep_steps', '2', '--kd_steps', '2', '--g_steps', '2',
+        '--batch_size', '16', '--synthesis_batch_size', '16', '--adv', '0.5', '--bn', '1',
+        '--oh', '1', '--cr', '0.8', '--cr_T', '0.2', '--T', '20', '--seed', '0', '-j', '0',
+        '--save_dir', 'run/' + method])
+    adapter, = wrapper.made
+    sampler = UniformTemperature(2.0, 20.0, seed=7)
+    # upstream's train(): kd_steps KD steps, each one criterion call with τ drawn by the sampler
+    assert adapter.tau_history == [sampler(i) for i in range(2)]
+    assert totals['epochs'] == 1 and totals['tau']['count'] == 2
+    assert 0.0 <= totals['metric']['acc1'] <= 100.0
+    assert osp.isfile(work_dir / 'carbon' / 'carbon.jsonl')
+    assert osp.isfile(work_dir / 'carbon' / 'summary.json')
+    saved = load_run_totals(str(work_dir))
+    assert saved['epochs'] == 1 and saved['metric'] == totals['metric']
+    assert saved['run_info']['val_subset'] == 64
+    # upstream's own outputs went to the work dir (its cwd), not to the checkout
+    assert osp.isfile(work_dir / 'checkpoints' / f'datafree-{method}' /
+                      f'cifar10-wrn16_1-wrn16_1.pth')
+    assert len(os.listdir(work_dir / 'run' / method)) == 16
+    assert _listing(root) == before, 'upstream wrote into the checkout'
+    assert 'Best:' in capsys.readouterr().out
+
+
+def test_upstream_run_explains_missing_inputs(tmp_path):
+    """A wrong data folder, a missing teacher and a bad CMI batch size fail before any work."""
+    root = _checkout()
+    with pytest.raises(FileNotFoundError, match='--data-root'):
+        UpstreamCMIAdapter(root, data_root=str(tmp_path / 'nope'))
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    adapter = UpstreamCMIAdapter(root, data_root=str(empty), work_dir=str(tmp_path / 'w'))
+    adapter.install()
+    import registry
+    with pytest.raises(FileNotFoundError, match=r'empty.*--data-root'):
+        registry.get_dataset(name='cifar10', data_root='ignored')
+    with pytest.raises(FileNotFoundError, match='--teacher-ckpt'):
+        adapter.run(['--method', 'deepinv', '--dataset', 'cifar10', '--teacher', 'wrn16_1'])
+    bad = tmp_path / 'bad.pth'
+    torch.save({'model': {}}, str(bad))
+    adapter = UpstreamCMIAdapter(root, teacher_ckpt=str(bad), work_dir=str(tmp_path / 'w'))
+    with pytest.raises(ValueError, match="upstream's layout"):
+        adapter.run(['--method', 'deepinv', '--dataset', 'cifar10', '--teacher', 'wrn16_1'])
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {}}, str(good))
+    adapter = UpstreamCMIAdapter(root, teacher_ckpt=str(good), work_dir=str(tmp_path / 'w'))
+    with pytest.raises(ValueError, match='divide 40960'):
+        adapter.run(['--method', 'cmi', '--dataset', 'cifar10', '--teacher', 'wrn16_1',
+                     '--batch_size', '48'])
+    assert adapter.meter is None          # nothing was started
+    # upstream's image pool would mix an earlier run's images into this one: warned
+    os.makedirs(tmp_path / 'w' / 'run' / 'synthesis')
+    (tmp_path / 'w' / 'run' / 'synthesis' / '0-0.png').write_bytes(b'')
+    args = types.SimpleNamespace(data_root='data', dataset='cifar10', teacher='wrn16_1',
+                                 method='deepinv', save_dir='run/synthesis', batch_size=16,
+                                 synthesis_batch_size=None)
+    with pytest.warns(UserWarning, match='fresh --work-dir'):
+        adapter.prepare(args)
