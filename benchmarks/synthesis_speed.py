@@ -1,32 +1,48 @@
-"""Synthesis throughput: our in-memory image bank vs an upstream-CMI-like PNG pipeline.
+"""Synthesis throughput: our pipeline vs a run configured like upstream zju-vipa/CMI.
 
-Both arms run the *same* synthesizer (ours, same teacher/student, same seed and settings); they
-differ only in where synthesized images go and how KD batches come back:
+Both arms run our synthesizer code on the same teacher/student (same seed and settings), so the
+loss math is identical; the ``upstream_like`` arm reproduces the two things upstream's
+``datafree_kd.py`` + ``datafree/synthesis`` (commit 9e79fa9) do differently from ours:
 
-* ``ours``: ``synthesize()`` appends uint8 tensors to the in-memory bank; KD batches are drawn
-  from it and augmented as a batch on the device (crop with padding 4, flip, normalise).
-* ``upstream_like``: as upstream zju-vipa/CMI's synthesizers do, every synthesized batch is
-  written as one PNG per image, a dataset is rebuilt over *all* PNGs so far and a new
-  ``DataLoader`` (4 workers, shuffle, pin_memory, torchvision RandomCrop(32, 4) + flip + ToTensor +
-  Normalize per image) serves the KD batches.
+* **models not frozen during synthesis**: upstream builds the teacher with ``.eval()`` only and
+  sets ``student.eval()`` in ``synthesize()``; their parameters keep ``requires_grad=True``, so
+  every synthesis backward also computes (and accumulates) all teacher and student weight
+  gradients. Ours turns them off for the round (``BaseSynthesizer._models_frozen``).
+* **memory layout**: upstream feeds the networks default (NCHW) tensors; ours feeds
+  channels-last copies (``BaseSynthesizer.channels_last``), which oneDNN runs faster on CPU.
+* **PNG pool + DataLoader rebuild**: every synthesized batch is written as one PNG per image, a
+  dataset is rebuilt over *all* PNGs so far and a new ``DataLoader`` (4 workers, shuffle,
+  pin_memory, torchvision RandomCrop(32, 4) + flip + ToTensor + Normalize per image) serves the
+  KD batches. Ours appends uint8 tensors to the in-memory bank and augments KD batches as one
+  tensor (crop with padding 4, flip, normalise).
+
+(Upstream CMI also computes the BN-statistics term for the local view and throws it away; the
+``upstream_like`` arm does not, so it is slightly faster than upstream there.)
 
 The arms' rounds are interleaved (ours, upstream_like, ours, ...) so that a change of machine
 load affects both alike, after one untimed 1-step warm-up round per arm (its images stay in
-the arm's bank). One round = one ``synthesize()`` + ``kd_steps`` KD batch fetches (the data a KD epoch consumes;
-the student update itself is identical in both arms and excluded). Throughput = synthesized
-images / wall seconds over ``rounds`` rounds (``speedup`` = ours / upstream_like); the JSON
-also splits each arm into optimisation, store and KD-fetch seconds, and ``data_path_speedup``
-compares store + fetch only (what the arms differ in). One run, JSON to stdout (and ``--out``).
-Defaults keep upstream CMI's ratio of 2 KD batches per synthesis step (400 : 200).
+the arm's bank). One round = one ``synthesize()`` + ``kd_steps`` KD batch fetches (the data a KD
+epoch consumes; the student update itself is identical in both arms and excluded). Throughput =
+synthesized images per wall second over ``rounds`` rounds (``speedup`` = ours / upstream_like)
+and per CPU second (``cpu_speedup``; process CPU time of all threads plus the reaped DataLoader
+workers': the work done, which is what the energy meter estimates on CPU, and which a busy
+machine disturbs less than wall time). The JSON splits each arm into optimisation, store and
+KD-fetch seconds: ``optimisation_speedup`` compares the optimisation alone (weights and layout),
+``data_path_speedup`` store + fetch alone (each also as ``cpu_*``). One run, JSON to stdout (and ``--out``). Defaults:
+the paper's WRN-40-2 teacher and WRN-16-1 student, and upstream CMI's ratio of 2 KD batches per
+synthesis step (400 : 200) at equal batch size.
 
-    python benchmarks/synthesis_speed.py [--method deepinversion|cmi] [--rounds 4]
-        [--batch 64] [--iterations 10] [--kd-steps 20] [--kd-batch 64] [--out result.json]
+    python benchmarks/synthesis_speed.py [--method deepinversion|cmi] [--rounds 3]
+        [--batch 64] [--iterations 10] [--kd-steps 20] [--kd-batch 64] [--threads N]
+        [--out result.json]
 """
 import argparse
+import contextlib
 import json
 import os
 import os.path as osp
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -94,6 +110,18 @@ class PNGBank:
         return batch.to(device)
 
 
+@contextlib.contextmanager
+def upstream_eval_only(teacher, student):
+    """What upstream does to the models around a synthesis round: ``eval()``, weights trainable
+    (``requires_grad`` left on), student back to ``train()`` afterwards."""
+    teacher.eval()
+    student.eval()
+    try:
+        yield
+    finally:
+        student.train()
+
+
 def build_synth(args, teacher, student):
     common = dict(num_classes=10, synthesis_batch_size=args.batch, iterations=args.iterations)
     if args.method == 'cmi':
@@ -114,48 +142,68 @@ class Arm:
         student = WideResNet(16, 1, 10).to(device)
         self.synth = build_synth(args, teacher, student).to(device)
         if name == 'upstream_like':
+            self.synth._models_frozen = lambda: upstream_eval_only(teacher, student)
+            self.synth.channels_last = False
             self.tmp = tempfile.mkdtemp(prefix='synth_bench_')
             self.synth.bank = PNGBank(self.tmp, args.kd_batch)
             self.fetch = lambda: self.synth.bank.sample(device)
         else:
             self.fetch = lambda: self.synth.sample(args.kd_batch)
-        self.store = self.optimise = self.kd_fetch = 0.0
+        self.reset()
         add = self.synth.bank.add
 
         def timed_add(images):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu_seconds()
             add(images)
-            self.store += time.perf_counter() - t
+            self.wall['store'] += time.perf_counter() - t
+            self.cpu['store'] += cpu_seconds() - c
         self.synth.bank.add = timed_add
         self.rng = torch.get_rng_state()
 
+    def reset(self):
+        self.wall = dict(synthesize=0.0, store=0.0, kd_fetch=0.0)
+        self.cpu = dict(self.wall)
+
     def round(self):
         torch.set_rng_state(self.rng)          # each arm continues its own random stream
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         self.synth.synthesize()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), cpu_seconds()
         for _ in range(self.args.kd_steps):
             batch = self.fetch()
         if self.device.type == 'cuda':
             torch.cuda.synchronize()
         assert batch.shape == (self.args.kd_batch, 3, 32, 32)
         if isinstance(self.synth.bank, PNGBank):
-            # join the workers now: their leftover prefetching would otherwise run during (and
-            # be charged to) the other arm's next round; this wasted work is not counted
+            # join the workers now (upstream drops them at its next rebuild): their leftover
+            # prefetching must not run during the other arm's round; joined workers' CPU time
+            # reaches RUSAGE_CHILDREN and is charged to this arm
             self.synth.bank.close()
             import gc
             gc.collect()
-        self.optimise += t1 - t0
-        self.kd_fetch += time.perf_counter() - t1
+        t2, c2 = time.perf_counter(), cpu_seconds()
+        self.wall['synthesize'] += t1 - t0
+        self.cpu['synthesize'] += c1 - c0
+        self.wall['kd_fetch'] += t2 - t1
+        self.cpu['kd_fetch'] += c2 - c1
         self.rng = torch.get_rng_state()
 
     def result(self):
         images = self.args.rounds * self.args.batch      # warm-up round excluded
-        total = self.optimise + self.kd_fetch
-        return dict(images=images, seconds=total, images_per_s=images / total,
-                    rounds=self.args.rounds,
-                    optimise_seconds=self.optimise - self.store, store_seconds=self.store,
-                    kd_fetch_seconds=self.kd_fetch, bank_images=len(self.synth.bank))
+        out = dict(images=images, rounds=self.args.rounds, bank_images=len(self.synth.bank))
+        for kind, clock in (('', self.wall), ('cpu_', self.cpu)):
+            total = clock['synthesize'] + clock['kd_fetch']
+            out.update({f'{kind}seconds': total, f'images_per_{kind or "wall_"}s': images / total,
+                        f'{kind}optimise_seconds': clock['synthesize'] - clock['store'],
+                        f'{kind}store_seconds': clock['store'],
+                        f'{kind}kd_fetch_seconds': clock['kd_fetch']})
+        return out
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) plus its reaped children (loader workers)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ru.ru_utime + ru.ru_stime
 
 
 def main(argv=None):
@@ -166,13 +214,16 @@ def main(argv=None):
     p.add_argument('--iterations', type=int, default=10, help='optimisation steps per round')
     p.add_argument('--kd-steps', type=int, default=20, help='KD batches fetched per round')
     p.add_argument('--kd-batch', type=int, default=64)
-    p.add_argument('--teacher-depth', type=int, default=16)
-    p.add_argument('--teacher-width', type=int, default=1)
+    p.add_argument('--teacher-depth', type=int, default=40)
+    p.add_argument('--teacher-width', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, help='torch intra-op threads (default: torch\'s)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--out', help='also write the JSON here')
     args = p.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = dict(benchmark='synthesis_speed', config=vars(args), torch=torch.__version__,
                   threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
                   machine=platform.machine())
@@ -181,7 +232,7 @@ def main(argv=None):
         arm.synth.iterations, iterations = 1, arm.synth.iterations
         arm.round()
         arm.synth.iterations = iterations
-        arm.store = arm.optimise = arm.kd_fetch = 0.0
+        arm.reset()
     for _ in range(args.rounds):       # interleaved, so load changes hit both arms alike
         for arm in arms:
             arm.round()
@@ -191,10 +242,15 @@ def main(argv=None):
             import shutil
             shutil.rmtree(arm.tmp, ignore_errors=True)
     ours, up = result['ours'], result['upstream_like']
-    result['speedup'] = ours['images_per_s'] / up['images_per_s']
-    # the part the two arms differ in: storing synthesized images + serving KD batches
-    result['data_path_speedup'] = ((up['store_seconds'] + up['kd_fetch_seconds']) /
-                                   (ours['store_seconds'] + ours['kd_fetch_seconds']))
+    for kind in ('', 'cpu_'):
+        rate = f'images_per_{kind or "wall_"}s'
+        result[f'{kind}speedup'] = ours[rate] / up[rate]
+        result[f'{kind}optimisation_speedup'] = (up[f'{kind}optimise_seconds'] /
+                                                 ours[f'{kind}optimise_seconds'])
+        # the part the two arms' data handling differs in: storing images + serving KD batches
+        result[f'{kind}data_path_speedup'] = (
+            (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
+            (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -40,15 +40,42 @@ def test_deepinversion_matches_bn_statistics_and_targets(toy_teacher, synth_kwar
     synth = DeepInversionSynthesizer(NUM_CLASSES, synthesis_batch_size=32, iterations=30,
                                      lr=0.1, bn=1.0, oh=1.0, adv=1.0, tv=1e-3, **synth_kwargs)
     before = [p.detach().clone() for p in student.parameters()]
-    synth.bind(toy_teacher, student)
+    teacher = copy.deepcopy(toy_teacher).requires_grad_(True)     # a teacher left trainable
+    synth.bind(teacher, student)
     student.train()
-    _check_synthesis(toy_teacher, synth)
-    # the student is untouched: no gradient reaches it, its mode is restored
-    assert student.training and all(p.grad is None for p in student.parameters())
+    _check_synthesis(teacher, synth)
+    # teacher and student are untouched: no weight gradient is computed for either (both
+    # frozen for the round), their requires_grad flags and modes are restored
+    for net in (student, teacher):
+        assert all(p.grad is None and p.requires_grad for p in net.parameters())
+    assert student.training and not teacher.training
     assert all(torch.equal(a, b) for a, b in zip(before, student.parameters()))
 
 
+@pytest.mark.parametrize('method', ['deepinversion', 'cmi'])
+def test_channels_last_changes_layout_not_results(toy_teacher, synth_kwargs, method):
+    """The channels-last input layout is a speed choice: same images up to float rounding."""
+    def run(channels_last):
+        torch.manual_seed(3)
+        if method == 'cmi':
+            synth = CMISynthesizer(NUM_CLASSES, synthesis_batch_size=8, iterations=3, lr=5e-2,
+                                   generator=dict(type='DCGANGenerator', nz=16, ngf=8,
+                                                  img_size=SIZE),
+                                   feature_bank_size=64, n_neg=16, head_dim=16,
+                                   channels_last=channels_last, **synth_kwargs)
+        else:
+            synth = DeepInversionSynthesizer(NUM_CLASSES, synthesis_batch_size=8, iterations=3,
+                                             channels_last=channels_last, **synth_kwargs)
+        synth.bind(toy_teacher, TinyBNNet(width=4))
+        return synth.synthesize(targets=torch.arange(8) % NUM_CLASSES)
+
+    a, b = run(True), run(False)
+    assert torch.allclose(a['images'], b['images'], atol=1e-3)
+    assert a['losses']['total'] == pytest.approx(b['losses']['total'], rel=1e-3)
+
+
 def test_cmi_matches_bn_statistics_and_targets(toy_teacher, synth_kwargs):
+    torch.manual_seed(0)     # the generator's initial weights: independent of earlier tests
     synth = CMISynthesizer(NUM_CLASSES, synthesis_batch_size=32, iterations=25, lr=5e-2,
                            generator=dict(type='DCGANGenerator', nz=32, ngf=16, img_size=SIZE),
                            feature_bank_size=256, n_neg=64, head_dim=32, **synth_kwargs)

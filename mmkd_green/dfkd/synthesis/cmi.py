@@ -89,8 +89,9 @@ class CMISynthesizer(BaseSynthesizer):
         best_loss, best, losses = float('inf'), None, {}
         for step in range(self.iterations):
             x = self.generator(z)
-            x_global = self.normalize(random_crop_flip(x, padding=4))
-            x_local = self.normalize(random_resized_crop_flip(x, scale=self.local_scale))
+            x_global = self.net_input(self.normalize(random_crop_flip(x, padding=4)))
+            x_local = self.net_input(self.normalize(
+                random_resized_crop_flip(x, scale=self.local_scale)))
             t_out = self.teacher(x_global)
             loss_bn = hooks.bn_loss()
             f_global = hooks.instance_features()
@@ -102,8 +103,11 @@ class CMISynthesizer(BaseSynthesizer):
                 agree = (s_out.argmax(1) == t_out.argmax(1)).float()
                 terms['adv'] = -(kl_rows(s_out, t_out) * agree).mean()
                 loss = loss + self.adv * terms['adv']
-            self.teacher(x_local)
-            hooks.losses = []                       # the local view's BN terms are not used
+            hooks.record_losses = False             # the local view's BN terms are not used
+            try:
+                self.teacher(x_local)
+            finally:
+                hooks.record_losses = True
             f_local = hooks.instance_features()
             if self.cr > 0:
                 cached = self.feature_bank.sample(self.n_neg).to(self.device)

@@ -44,7 +44,8 @@ class DeepInversionSynthesizer(BaseSynthesizer):
         opt = torch.optim.Adam([x], lr=self.lr, betas=(0.5, 0.99))
         best_loss, best_x, losses = float('inf'), x.detach().clone(), {}
         for step in range(self.iterations):
-            x_aug = jitter_flip(x, self.jitter, self.flip) if self.jitter > 0 or self.flip else x
+            x_aug = self.net_input(jitter_flip(x, self.jitter, self.flip)
+                                   if self.jitter > 0 or self.flip else x)
             t_out = self.teacher(x_aug)
             loss_bn = hooks.bn_loss()
             loss_oh = F.cross_entropy(t_out, targets)
