@@ -38,6 +38,7 @@ synthesis step (400 : 200) at equal batch size.
 """
 import argparse
 import contextlib
+import gc
 import json
 import os
 import os.path as osp
@@ -141,6 +142,7 @@ class Arm:
         teacher = WideResNet(args.teacher_depth, args.teacher_width, 10).to(device).eval()
         student = WideResNet(16, 1, 10).to(device)
         self.synth = build_synth(args, teacher, student).to(device)
+        self.teacher_flops = forward_flops(teacher, device)
         if name == 'upstream_like':
             self.synth._models_frozen = lambda: upstream_eval_only(teacher, student)
             self.synth.channels_last = False
@@ -160,6 +162,14 @@ class Arm:
         self.synth.bank.add = timed_add
         self.rng = torch.get_rng_state()
 
+    def close_loader(self):
+        if isinstance(self.synth.bank, PNGBank):
+            self.synth.bank.close()
+            gc.collect()
+
+    def bank_images(self) -> int:
+        return len(self.synth.bank)
+
     def reset(self):
         self.wall = dict(synthesize=0.0, store=0.0, kd_fetch=0.0)
         self.cpu = dict(self.wall)
@@ -174,13 +184,10 @@ class Arm:
         if self.device.type == 'cuda':
             torch.cuda.synchronize()
         assert batch.shape == (self.args.kd_batch, 3, 32, 32)
-        if isinstance(self.synth.bank, PNGBank):
-            # join the workers now (upstream drops them at its next rebuild): their leftover
-            # prefetching must not run during the other arm's round; joined workers' CPU time
-            # reaches RUSAGE_CHILDREN and is charged to this arm
-            self.synth.bank.close()
-            import gc
-            gc.collect()
+        # join loader workers now (upstream drops them at its next rebuild): their leftover
+        # prefetching must not run during the other arm's round; joined workers' CPU time
+        # reaches RUSAGE_CHILDREN and is charged to this arm
+        self.close_loader()
         t2, c2 = time.perf_counter(), cpu_seconds()
         self.wall['synthesize'] += t1 - t0
         self.cpu['synthesize'] += c1 - c0
@@ -190,7 +197,8 @@ class Arm:
 
     def result(self):
         images = self.args.rounds * self.args.batch      # warm-up round excluded
-        out = dict(images=images, rounds=self.args.rounds, bank_images=len(self.synth.bank))
+        out = dict(images=images, rounds=self.args.rounds, bank_images=self.bank_images(),
+                   teacher_forward_flops=self.teacher_flops)
         for kind, clock in (('', self.wall), ('cpu_', self.cpu)):
             total = clock['synthesize'] + clock['kd_fetch']
             out.update({f'{kind}seconds': total, f'images_per_{kind or "wall_"}s': images / total,
@@ -198,6 +206,70 @@ class Arm:
                         f'{kind}store_seconds': clock['store'],
                         f'{kind}kd_fetch_seconds': clock['kd_fetch']})
         return out
+
+
+class UpstreamArm(Arm):
+    """Upstream itself: ``datafree.synthesis.CMISynthesizer`` / ``DeepInvSyntheiszer`` of a
+    zju-vipa/CMI checkout (``--upstream-root`` or ``$MMKD_CMI_ROOT``; needs kornia & co.) with
+    upstream's own WRN models, generator, PNG pool and DataLoader, built as ``datafree_kd.py``
+    builds them, with the same settings as the other arms."""
+
+    def __init__(self, args, device):
+        import torchvision.transforms as T
+        from mmkd_green.dfkd.upstream_cmi import import_upstream
+        datafree, registry = import_upstream(args.upstream_root)
+        torch.manual_seed(args.seed)
+        self.args, self.name, self.device = args, 'upstream', device
+        teacher = registry.get_model(f'wrn{args.teacher_depth}_{args.teacher_width}',
+                                     num_classes=10).to(device).eval()
+        student = registry.get_model('wrn16_1', num_classes=10).to(device)
+        self.teacher_flops = forward_flops(teacher, device)
+        norm = registry.NORMALIZE_DICT['cifar10']
+        transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
+                               T.ToTensor(), T.Normalize(**norm)])   # upstream's CIFAR train
+        self.tmp = tempfile.mkdtemp(prefix='synth_bench_upstream_')
+        common = dict(num_classes=10, img_size=(3, 32, 32), iterations=args.iterations,
+                      synthesis_batch_size=args.batch, sample_batch_size=args.kd_batch,
+                      save_dir=self.tmp, transform=transform,
+                      normalizer=datafree.utils.Normalizer(**norm), device=device)
+        if args.method == 'cmi':
+            generator = datafree.models.generator.Generator(nz=256, ngf=64, img_size=32, nc=3)
+            self.synth = datafree.synthesis.CMISynthesizer(
+                teacher, student, generator, nz=256, feature_layers=None, bank_size=4096,
+                n_neg=1024, head_dim=256, lr_g=1e-3, adv=0.5, bn=1, oh=1, cr=0.8, cr_T=0.1,
+                **common)
+        else:
+            self.synth = datafree.synthesis.DeepInvSyntheiszer(
+                teacher, student, lr_g=0.1, adv=1.0, bn=10.0, oh=1.0, tv=1e-3, l2=0.0, **common)
+        self.fetch = self.synth.sample
+        self.reset()
+        pool = self.synth.data_pool
+        add, get_dataset = pool.add, pool.get_dataset
+
+        def timed(fn):
+            def run(*a, **k):
+                t, c = time.perf_counter(), cpu_seconds()
+                out = fn(*a, **k)
+                self.wall['store'] += time.perf_counter() - t
+                self.cpu['store'] += cpu_seconds() - c
+                return out
+            return run
+        pool.add, pool.get_dataset = timed(add), timed(get_dataset)
+        self.rng = torch.get_rng_state()
+
+    def close_loader(self):
+        self.synth.data_iter = None
+        gc.collect()
+
+    def bank_images(self) -> int:
+        return sum(f.endswith('.png') for f in os.listdir(self.tmp))
+
+
+def forward_flops(model, device) -> int:
+    """FLOPs of one 32x32 image through ``model`` (shows both arms' teachers cost the same)."""
+    from mmkd_green.energy.flops import count_flops
+    with torch.no_grad():
+        return count_flops(model, torch.zeros(1, 3, 32, 32, device=device))[1]
 
 
 def cpu_seconds() -> float:
@@ -219,6 +291,9 @@ def main(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, help='torch intra-op threads (default: torch\'s)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--upstream-root', default=os.environ.get('MMKD_CMI_ROOT'),
+                   help='a zju-vipa/CMI checkout (default $MMKD_CMI_ROOT): adds the arm '
+                        '`upstream`, upstream\'s own synthesizer')
     p.add_argument('--out', help='also write the JSON here')
     args = p.parse_args(argv)
     device = torch.device(args.device)
@@ -228,6 +303,8 @@ def main(argv=None):
                   threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
                   machine=platform.machine())
     arms = [Arm(args, 'ours', device), Arm(args, 'upstream_like', device)]
+    if args.upstream_root:
+        arms.append(UpstreamArm(args, device))
     for arm in arms:                   # warm-up (kernels, allocator), then reset the clocks
         arm.synth.iterations, iterations = 1, arm.synth.iterations
         arm.round()
@@ -241,16 +318,22 @@ def main(argv=None):
         if hasattr(arm, 'tmp'):
             import shutil
             shutil.rmtree(arm.tmp, ignore_errors=True)
-    ours, up = result['ours'], result['upstream_like']
-    for kind in ('', 'cpu_'):
-        rate = f'images_per_{kind or "wall_"}s'
-        result[f'{kind}speedup'] = ours[rate] / up[rate]
-        result[f'{kind}optimisation_speedup'] = (up[f'{kind}optimise_seconds'] /
-                                                 ours[f'{kind}optimise_seconds'])
-        # the part the two arms' data handling differs in: storing images + serving KD batches
-        result[f'{kind}data_path_speedup'] = (
-            (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
-            (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
+    ours = result['ours']
+    for other, suffix in (('upstream_like', ''), ('upstream', '_vs_upstream')):
+        if other not in result:
+            continue
+        up = result[other]
+        for kind in ('', 'cpu_'):
+            rate = f'images_per_{kind or "wall_"}s'
+            result[f'{kind}speedup{suffix}'] = ours[rate] / up[rate]
+            if suffix:
+                continue
+            result[f'{kind}optimisation_speedup'] = (up[f'{kind}optimise_seconds'] /
+                                                     ours[f'{kind}optimise_seconds'])
+            # the part the two arms' data handling differs in: storing + serving KD batches
+            result[f'{kind}data_path_speedup'] = (
+                (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
+                (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

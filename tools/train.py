@@ -10,7 +10,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 import mmkd_green  # noqa: E402,F401  (registers samplers, hooks, losses; safe checkpoint loading)
-from mmkd_green.utils.cli import add_common_args, build_runner, load_config  # noqa: E402
+from mmkd_green.utils.cli import (add_common_args, build_runner, load_config,  # noqa: E402
+                                  shutdown_distributed)
 
 
 def parse_args(argv=None):
@@ -51,3 +52,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    shutdown_distributed()

@@ -19,11 +19,47 @@ per round as the log scalar ``train/synth_flops`` and as the running total in th
 a ``train_dataloader``; here it is ``dict(batch_size=B)``: the loop replaces it by
 :class:`SyntheticBatches`, an iterable over bank samples with ``len() = ep_steps`` (what the
 LogProcessor and the schedulers read).
+
+Distributed training (DDP, ``--launcher pytorch``): every rank runs the whole loop: its own
+synthesis rounds into its own bank (through the unwrapped student and the frozen teacher; no
+collective inside a round) and KD steps on batches drawn from that bank, whose gradients DDP
+averages, so one step distils ``world_size × B`` synthetic images and the student's parameters
+stay identical on every rank. What this loop adds:
+
+* **Per-rank randomness.** With mmengine's default ``randomness`` every rank starts from the same
+  global seed, so all ranks would synthesize bit-identical images and draw identical KD batches
+  (DDP would then average identical gradients: ``world_size`` times the compute for nothing).
+  Before every epoch the loop therefore seeds torch's RNG with
+  ``SeedSequence([runner.seed, rank, epoch])``: ranks synthesize different images (targets,
+  noise, generator re-initialisation, augmentations) and draw different KD batches; an epoch's
+  random stream does not depend on whether the run was resumed. τ is unaffected: the
+  ``TemperatureHook`` draws it as a pure function of (sampler seed, iteration), identical on
+  every rank. (Upstream CMI instead shares one image pool through a ``DistributedSampler``; per-
+  rank banks need no gathering of images and give the same effect: each KD step averages over
+  ``world_size`` disjoint draws.) Single-process runs do not reseed and are unchanged.
+  ``randomness.diff_rank_seed`` is not needed (and harmless: ``TemperatureHook`` seeds its sampler
+  with rank 0's seed, so τ stays identical on every rank).
+* **Checkpoints.** mmengine saves on rank 0 only, so a checkpoint's ``_extra_state`` holds rank
+  0's synthesizer state (bank, generator, CMI head and feature bank). On resume every rank loads
+  that file: all ranks continue from rank 0's synthesizer state (the other ranks' banks are
+  not saved and are lost); the banks diverge again from the first new round on. Student
+  parameters are identical on every rank anyway; BatchNorm running statistics follow the model
+  wrapper's ``broadcast_buffers`` (mmengine's default and ``init_cpu_distributed``: ``False``, so
+  each rank keeps its own and the checkpoint has rank 0's).
+* **Initial weight sync.** ``Runner._init_model_weights`` broadcasts every ``state_dict()`` entry
+  from rank 0, which fails on the distiller's ``_extra_state`` (a dict, not a tensor:
+  ``TypeError: data should be a Tensor ...``). The loop (built before that call) makes the runner
+  broadcast the tensor entries only, i.e. parameters and buffers as intended.
+
+Only rank 0 saves PNG grids (of its own images); the ``train/synth_*`` log scalars are rank 0's.
 """
 import os
 import os.path as osp
 from typing import Optional
 
+import numpy as np
+import torch
+from mmengine.dist import broadcast
 from mmengine.model import is_model_wrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop
@@ -54,6 +90,25 @@ class SyntheticBatches:
 
 def unwrap(model):
     return model.module if is_model_wrapper(model) else model
+
+
+def rank_epoch_seed(seed: int, rank: int, epoch: int) -> int:
+    """The torch seed of ``rank`` in ``epoch`` under DDP (distinct per rank and epoch)."""
+    return int(np.random.SeedSequence([int(seed) % 2 ** 32, rank, epoch]).generate_state(1)[0])
+
+
+def _broadcast_tensor_state_only(runner) -> None:
+    """Replace ``runner._init_model_weights`` by the same weight init + rank-0 broadcast, skipping
+    ``state_dict()`` entries that are not tensors (the distiller's ``_extra_state``)."""
+    def init_model_weights() -> None:
+        model = unwrap(runner.model)
+        if hasattr(model, 'init_weights'):
+            model.init_weights()
+            for value in model.state_dict().values():
+                if torch.is_tensor(value):
+                    broadcast(value)
+
+    runner._init_model_weights = init_model_weights
 
 
 @LOOPS.register_module()
@@ -90,6 +145,8 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
         self.synthesis_flops_per_round: Optional[int] = None
         super().__init__(runner, dataloader, max_epochs, val_begin, val_interval)
         self.last_synthesis: Optional[dict] = None
+        if runner.distributed:
+            _broadcast_tensor_state_only(runner)
 
     # -- synthesis -------------------------------------------------------------------------
     def synthesis_round(self, round_idx: int) -> dict:
@@ -140,7 +197,20 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
         return save_image_grid(self.last_synthesis['images'], path)
 
     # -- the epoch -------------------------------------------------------------------------
+    def seed_rank(self) -> None:
+        """DDP only: seed torch's RNG per (run seed, rank, epoch), see the module docstring."""
+        if self.runner.distributed:
+            torch.manual_seed(rank_epoch_seed(self.runner.seed, self.runner.rank, self._epoch))
+
+    def run(self):
+        if self.runner.distributed and self._epoch > 0 and self.runner.world_size > 1:
+            self.runner.logger.info(
+                'DataFreeTrainLoop: resumed under DDP; every rank continues from the checkpoint\'s '
+                '(rank 0\'s) synthesizer state, the ranks\' banks diverge from the next round on')
+        return super().run()
+
     def run_epoch(self) -> None:
+        self.seed_rank()
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
         bar = None

@@ -12,6 +12,13 @@ The teacher is held outside the module tree (:class:`FrozenTeacherMixin`). The s
 also held outside it (so the runner's optimizer and DDP see only the student), but its state —
 generator, projection head and its optimizer, image bank, feature bank — is this model's
 ``_extra_state`` in every checkpoint, so ``resume`` restores it.
+
+Under DDP each rank holds its own synthesizer (own bank; see :mod:`.loop`) bound to the
+*unwrapped* student: synthesis calls the student module directly (eval mode, no weight
+gradients), never through the DDP wrapper, so it triggers no gradient all-reduce. Checkpoints
+are written by rank 0 and carry rank 0's synthesizer state; a resume restores it on every rank.
+The ``_extra_state`` entry of :meth:`state_dict` is a dict, not a tensor: code that broadcasts
+every entry (mmengine's ``Runner._init_model_weights``) must skip it (the loop arranges that).
 """
 from typing import Optional, Union
 

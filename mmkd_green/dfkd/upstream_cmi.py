@@ -112,6 +112,31 @@ def add_torchvision_alias() -> None:
     tvm.utils = mod
 
 
+def import_upstream(root: Optional[str] = None):
+    """Import a checkout's ``datafree`` package and ``registry`` module (``root`` or
+    ``$MMKD_CMI_ROOT``) after :func:`add_torchvision_alias`, without writing ``__pycache__``
+    into the checkout; returns ``(datafree, registry)``."""
+    root = find_checkout(root)
+    add_torchvision_alias()
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True       # no __pycache__ in the user's checkout
+    try:
+        import datafree
+        import datafree.criterions
+        import datafree.evaluators
+        import datafree.synthesis
+        import registry
+    finally:
+        sys.dont_write_bytecode = dont_write
+    if not osp.samefile(osp.dirname(osp.abspath(registry.__file__)), root):
+        raise ImportError(f'`import registry` gave {registry.__file__}, not the checkout\'s '
+                          f'registry.py under {root}: another top-level module named '
+                          f'`registry` shadows it; remove it from sys.path.')
+    return datafree, registry
+
+
 def sampled_kldiv_class(sampler, tau_log: Optional[list] = None, start_iter: int = 0):
     """A drop-in for upstream's ``KLDiv(T=1.0, reduction='batchmean')`` whose training instances
     draw ``τ = sampler(i, batch_size)`` on their ``i``-th call (a per-sample sampler gives one τ
@@ -357,22 +382,7 @@ class UpstreamCMIAdapter:
     def install(self):
         """Alias, import upstream's ``datafree`` and ``registry``, patch its criterion and
         evaluator factory, and (with ``data_root``) the registry's CIFAR classes."""
-        add_torchvision_alias()
-        if self.root not in sys.path:
-            sys.path.insert(0, self.root)
-        dont_write = sys.dont_write_bytecode
-        sys.dont_write_bytecode = True       # no __pycache__ in the user's checkout
-        try:
-            import datafree
-            import datafree.criterions
-            import datafree.evaluators
-            import registry
-        finally:
-            sys.dont_write_bytecode = dont_write
-        if not osp.samefile(osp.dirname(osp.abspath(registry.__file__)), self.root):
-            raise ImportError(f'`import registry` gave {registry.__file__}, not the checkout\'s '
-                              f'registry.py under {self.root}: another top-level module named '
-                              f'`registry` shadows it; remove it from sys.path.')
+        datafree, registry = import_upstream(self.root)
         tv_datasets = getattr(registry.datasets, '_tv_base', registry.datasets)
         registry.datasets = tv_datasets if self.data_root is None else _DatasetsView(
             tv_datasets, CIFAR10=pickle_cifar_class('CIFAR10', self.data_root, self.val_subset),

@@ -46,7 +46,7 @@ from .sources.cpu_power import per_core_power
 from .tau_stats import TauStats
 
 DEFAULT_RAPL_ROOT = '/sys/class/powercap'
-SUMMED_KEYS = ('train_flops', 'iters', 'samples', 'flops_counted_iters')
+SUMMED_KEYS = ('train_flops', 'extra_train_flops', 'iters', 'samples', 'flops_counted_iters')
 
 
 def _now_iso() -> str:

@@ -52,8 +52,9 @@ class TemperatureHook(Hook):
 
     Before iteration ``i`` the hook computes ``τ = sampler(i, batch_size)`` and puts it on the
     MessageHub (``kd_temperature`` runtime info for the losses, ``train/tau`` scalar for the logs
-    and the visualizer). A sampler without a seed uses the runner's seed, which is stored in every
-    checkpoint and restored on resume, so a resumed run continues the exact τ sequence.
+    and the visualizer). A sampler without a seed uses the runner's seed (rank 0's, also with
+    ``randomness.diff_rank_seed=True``), which is stored in every checkpoint and restored on
+    resume, so a resumed run continues the exact τ sequence.
 
     Args:
         sampler (dict, optional): only for runs whose config has no ``temperature`` field; giving
@@ -81,7 +82,15 @@ class TemperatureHook(Hook):
                              '`temperature = dict(type="UniformTemperature", low=2.0, high=20.0)`.')
         self.sampler = cfg if isinstance(cfg, BaseTemperatureSampler) else build_sampler(cfg)
         if self.sampler.seed is None:
-            self.sampler.seed = int(runner.seed) % (2 ** 32) if runner.seed is not None else 0
+            seed = int(runner.seed) % (2 ** 32) if runner.seed is not None else 0
+            # rank 0's: with `randomness.diff_rank_seed=True` the runner's seed differs per rank,
+            # but every rank must draw the same τ
+            from mmengine.dist import broadcast_object_list, get_world_size
+            if get_world_size() > 1:
+                box = [seed]
+                broadcast_object_list(box, src=0)
+                seed = int(box[0])
+            self.sampler.seed = seed
         if getattr(self.sampler, 'total_iters', 0) is None:
             self.sampler.total_iters = int(runner.max_iters)
         runner.logger.info(f'KD temperature sampler: {self.sampler!r}')

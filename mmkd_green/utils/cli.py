@@ -60,3 +60,16 @@ def build_runner(cfg):
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
     return RUNNERS.build(cfg)
+
+
+def shutdown_distributed() -> None:
+    """Free the runner (and its DDP wrapper), then end the process group, before Python exits:
+    otherwise gloo's background thread may still be cleaning up the last collective during
+    interpreter shutdown and abort the process ("terminate called without an active
+    exception") after a complete run."""
+    import gc
+
+    import torch.distributed as dist
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from mmkd_green.temperature import UniformTemperature
 
 
@@ -16,10 +18,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_dist_train_two_ranks_share_tau(repo_root, tmp_path):
+@pytest.mark.parametrize('diff_rank_seed', [False, True])
+def test_dist_train_two_ranks_share_tau(repo_root, tmp_path, diff_rank_seed):
+    """τ is rank 0's draw on every rank, also when mmengine seeds each rank differently."""
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     cmd = ['bash', 'tools/dist_train.sh', 'tests/fixtures/toy_kd_config.py', '2',
-           '--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_epochs=1']
+           '--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_epochs=1',
+           f'randomness.diff_rank_seed={diff_rank_seed}']
     proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     (path,) = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
