@@ -19,6 +19,13 @@ loss math is identical; the ``upstream_like`` arm reproduces the two things upst
 (Upstream CMI also computes the BN-statistics term for the local view and throws it away; the
 ``upstream_like`` arm does not, so it is slightly faster than upstream there.)
 
+With a checkout of zju-vipa/CMI (``--upstream-root`` or ``$MMKD_CMI_ROOT``, plus its kornia,
+einops, scikit-learn, termcolor) a third arm ``upstream`` runs upstream's own
+``CMISynthesizer``/``DeepInvSyntheiszer`` with its own WRN models, generator, PNG pool and
+DataLoader, built as its ``datafree_kd.py`` builds them, with the same settings; the JSON then
+also has ``speedup_vs_upstream`` and ``cpu_speedup_vs_upstream``. Each arm reports its teacher's
+forward FLOPs per image (the same network in all arms).
+
 The arms' rounds are interleaved (ours, upstream_like, ours, ...) so that a change of machine
 load affects both alike, after one untimed 1-step warm-up round per arm (its images stay in
 the arm's bank). One round = one ``synthesize()`` + ``kd_steps`` KD batch fetches (the data a KD
@@ -34,7 +41,7 @@ synthesis step (400 : 200) at equal batch size.
 
     python benchmarks/synthesis_speed.py [--method deepinversion|cmi] [--rounds 3]
         [--batch 64] [--iterations 10] [--kd-steps 20] [--kd-batch 64] [--threads N]
-        [--out result.json]
+        [--upstream-root CMI_CHECKOUT] [--out result.json]
 """
 import argparse
 import contextlib
