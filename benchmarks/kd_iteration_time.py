@@ -32,6 +32,7 @@ from mmengine.runner import Runner  # noqa: E402
 import mmkd_green  # noqa: E402,F401
 from mmkd_green.detection import make_toy_voc  # noqa: E402
 from mmkd_green.detection.distiller import load_teacher_model_cfg  # noqa: E402
+from mmkd_green.energy.records import write_json_atomic  # noqa: E402
 from mmkd_green.temperature import publish_temperature  # noqa: E402
 
 
@@ -95,11 +96,9 @@ def main(argv=None):
         teacher_forward_s=round(med['teacher'], 4),
         ratio=round(med['kd'] / (med['student'] + med['teacher']), 3),
         overhead_s=round(med['kd'] - med['student'] - med['teacher'], 4))
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+        write_json_atomic(args.out, result)
     return result
 
 

@@ -35,7 +35,8 @@ and per CPU second (``cpu_speedup``; process CPU time of all threads plus the re
 workers': the work done, which is what the energy meter estimates on CPU, and which a busy
 machine disturbs less than wall time). The JSON splits each arm into optimisation, store and
 KD-fetch seconds: ``optimisation_speedup`` compares the optimisation alone (weights and layout),
-``data_path_speedup`` store + fetch alone (each also as ``cpu_*``). One run, JSON to stdout (and ``--out``). Defaults:
+``data_path_speedup`` store + fetch alone (each also as ``cpu_*``). One run, JSON to stdout
+(and ``--out``). Defaults:
 the paper's WRN-40-2 teacher and WRN-16-1 student, and upstream CMI's ratio of 2 KD batches per
 synthesis step (400 : 200) at equal batch size.
 
@@ -64,6 +65,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 import mmkd_green  # noqa: E402,F401
 from mmkd_green.classification import WideResNet  # noqa: E402
 from mmkd_green.dfkd.synthesis import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
+from mmkd_green.energy.records import write_json_atomic  # noqa: E402
 from mmkd_green.registry import MODELS  # noqa: E402
 
 
@@ -159,14 +161,7 @@ class Arm:
         else:
             self.fetch = lambda: self.synth.sample(args.kd_batch)
         self.reset()
-        add = self.synth.bank.add
-
-        def timed_add(images):
-            t, c = time.perf_counter(), cpu_seconds()
-            add(images)
-            self.wall['store'] += time.perf_counter() - t
-            self.cpu['store'] += cpu_seconds() - c
-        self.synth.bank.add = timed_add
+        self.synth.bank.add = self.timed_store(self.synth.bank.add)
         self.rng = torch.get_rng_state()
 
     def close_loader(self):
@@ -181,25 +176,37 @@ class Arm:
         self.wall = dict(synthesize=0.0, store=0.0, kd_fetch=0.0)
         self.cpu = dict(self.wall)
 
+    @contextlib.contextmanager
+    def charge(self, phase: str):
+        """Add the wall and CPU seconds of the block to ``phase``."""
+        t, c = time.perf_counter(), cpu_seconds()
+        try:
+            yield
+        finally:
+            self.wall[phase] += time.perf_counter() - t
+            self.cpu[phase] += cpu_seconds() - c
+
+    def timed_store(self, fn):
+        """``fn`` (a part of storing synthesized images) with its time charged to ``store``."""
+        def run(*args, **kwargs):
+            with self.charge('store'):
+                return fn(*args, **kwargs)
+        return run
+
     def round(self):
         torch.set_rng_state(self.rng)          # each arm continues its own random stream
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        self.synth.synthesize()
-        t1, c1 = time.perf_counter(), cpu_seconds()
-        for _ in range(self.args.kd_steps):
-            batch = self.fetch()
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize()
-        assert batch.shape == (self.args.kd_batch, 3, 32, 32)
-        # join loader workers now (upstream drops them at its next rebuild): their leftover
-        # prefetching must not run during the other arm's round; joined workers' CPU time
-        # reaches RUSAGE_CHILDREN and is charged to this arm
-        self.close_loader()
-        t2, c2 = time.perf_counter(), cpu_seconds()
-        self.wall['synthesize'] += t1 - t0
-        self.cpu['synthesize'] += c1 - c0
-        self.wall['kd_fetch'] += t2 - t1
-        self.cpu['kd_fetch'] += c2 - c1
+        with self.charge('synthesize'):
+            self.synth.synthesize()
+        with self.charge('kd_fetch'):
+            for _ in range(self.args.kd_steps):
+                batch = self.fetch()
+            if self.device.type == 'cuda':
+                torch.cuda.synchronize()
+            assert batch.shape == (self.args.kd_batch, 3, 32, 32)
+            # join loader workers now (upstream drops them at its next rebuild): their leftover
+            # prefetching must not run during the other arm's round; joined workers' CPU time
+            # reaches RUSAGE_CHILDREN and is charged to this arm
+            self.close_loader()
         self.rng = torch.get_rng_state()
 
     def result(self):
@@ -251,17 +258,7 @@ class UpstreamArm(Arm):
         self.fetch = self.synth.sample
         self.reset()
         pool = self.synth.data_pool
-        add, get_dataset = pool.add, pool.get_dataset
-
-        def timed(fn):
-            def run(*a, **k):
-                t, c = time.perf_counter(), cpu_seconds()
-                out = fn(*a, **k)
-                self.wall['store'] += time.perf_counter() - t
-                self.cpu['store'] += cpu_seconds() - c
-                return out
-            return run
-        pool.add, pool.get_dataset = timed(add), timed(get_dataset)
+        pool.add, pool.get_dataset = self.timed_store(pool.add), self.timed_store(pool.get_dataset)
         self.rng = torch.get_rng_state()
 
     def close_loader(self):
@@ -341,11 +338,9 @@ def main(argv=None):
             result[f'{kind}data_path_speedup'] = (
                 (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
                 (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+        write_json_atomic(args.out, result)
     return result
 
 
