@@ -90,6 +90,18 @@ def finished(work_dir: str) -> bool:
         return False
 
 
+def run_logged(cmd, wd, name) -> float:
+    """Run ``cmd`` from the project root with its output in ``<wd>/stdout.log``; wall seconds.
+    A failure raises with the log's path."""
+    os.makedirs(wd, exist_ok=True)
+    t0 = time.time()
+    with open(osp.join(wd, 'stdout.log'), 'w') as f:
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
+    if rc != 0:
+        raise RuntimeError(f'{name} failed (exit {rc}); see {wd}/stdout.log')
+    return time.time() - t0
+
+
 def run_qat(a) -> dict:
     """Paper Table 8 baseline: QAT fine-tuning of the trained float student, then int8."""
     from mmkd_green.energy.report import load_run_totals
@@ -104,15 +116,7 @@ def run_qat(a) -> dict:
            f'model.backbone.widen_factor={a.student_width}',
            f'model.backbone.last_channels={a.student_last}', f'model.float_ckpt={float_ckpt}']
     summary_path = osp.join(wd, 'qat_summary.json')
-    wall = None
-    if not osp.isfile(summary_path):
-        os.makedirs(wd, exist_ok=True)
-        t0 = time.time()
-        with open(osp.join(wd, 'stdout.log'), 'w') as f:
-            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
-        if rc != 0:
-            raise RuntimeError(f'qat failed (exit {rc}); see {wd}/stdout.log')
-        wall = time.time() - t0
+    wall = None if osp.isfile(summary_path) else run_logged(cmd, wd, 'qat')
     with open(summary_path) as f:
         summary = json.load(f)
     totals = load_run_totals(wd)
@@ -147,15 +151,7 @@ def main(argv=None):
         wd = osp.join(a.work_dir, name)
         cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), osp.join(CFG, config),
                '--work-dir', wd, '--cfg-options', *common_options(a), *extra]
-        wall = None
-        if not finished(wd):
-            os.makedirs(wd, exist_ok=True)
-            t0 = time.time()
-            with open(osp.join(wd, 'stdout.log'), 'w') as f:
-                rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
-            if rc != 0:
-                raise RuntimeError(f'{name} failed (exit {rc}); see {wd}/stdout.log')
-            wall = time.time() - t0
+        wall = None if finished(wd) else run_logged(cmd, wd, name)
         totals = load_run_totals(wd)
         net = (dict(type='CifarResNet18', base_channels=a.teacher_width) if name == 'teacher'
                else dict(type='CifarMobileNetV2', widen_factor=a.student_width,
