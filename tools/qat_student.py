@@ -15,8 +15,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmkd_green  # noqa: E402,F401
-from mmkd_green.utils.cli import add_common_args, build_runner, load_config  # noqa: E402
+from mmkd_green.apis import add_common_args, build_runner, config_from_args  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -33,7 +32,7 @@ def main(argv=None):
     from mmkd_green.classification.models import QATClassifier
     from mmkd_green.classification.qat_eval import summarize_qat
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = config_from_args(args)
     runner = build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if not isinstance(model, QATClassifier):

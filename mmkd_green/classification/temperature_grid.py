@@ -64,20 +64,12 @@ def _train(config: str, work_dir: str, cfg_options: Sequence[str], in_process: b
     if cfg_options:
         argv += ['--cfg-options', *cfg_options]
     if in_process:
-        from mmkd_green.utils.cli import build_runner, load_config
-        import argparse
-        from mmengine.config import DictAction
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        opts = parser.parse_args(['--cfg-options', *cfg_options] if cfg_options else [])
-        args = argparse.Namespace(config=config, work_dir=work_dir, cfg_options=opts.cfg_options,
-                                  launcher='none', local_rank=0)
-        cfg = load_config(args)
+        from mmkd_green import apis
+        cfg = apis.load_config(config, work_dir=work_dir, cfg_options=cfg_options,
+                               resume=resume or None)
         cfg.experiment_name = f'{osp.basename(work_dir)}_{time.strftime("%Y%m%d_%H%M%S")}_' \
                               f'{os.getpid()}_{time.monotonic_ns()}'
-        if resume:
-            cfg.resume, cfg.load_from = True, None
-        build_runner(cfg).train()
+        apis.train(cfg)
         from mmengine.registry import DefaultScope
         DefaultScope._instance_dict.clear()
         return

@@ -81,7 +81,7 @@ def run(cfg, out: Optional[str] = None) -> dict:
 
     Returns ``dict(student=path, metrics=last validation metrics or None, work_dir=...)``.
     """
-    from mmkd_green.utils.cli import build_runner
+    from mmkd_green.apis import build_runner
     runner = build_runner(cfg)
     recorder = LastValMetrics()
     runner.register_hook(recorder)
