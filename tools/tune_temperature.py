@@ -1,54 +1,66 @@
-"""The τ grid-search baseline: train a fixed-τ config for every τ, pick the best, cost it all.
+"""The τ study: the paper's fixed-τ grid against stochastic τ, with costs (one tool, resumable).
 
-    python tools/tune_temperature.py configs/cifar10/kd_hkd_fixed_resnet18_mobilenetv2.py \
-        [--taus 1 2 ... 20] [--out work_dirs/tau_grid/NAME] [--metric accuracy] [--mode max]
-        [--stochastic RUN_DIR | --stochastic-config configs/cifar10/kd_hkd_stochastic_...py]
-        [--cfg-options key=value ...] [--in-process]
+    python tools/tune_temperature.py --profile cpu            # HKD, real CIFAR-10, <= 90 min, 2 cores
+    python tools/tune_temperature.py --profile cpu-losses     # CMC (2 forms) and DML, <= 60 min
+    python tools/tune_temperature.py --profile paper --data-root data/cifar10   # a GPU's job
+    python tools/tune_temperature.py STUDY_CONFIG.py [--taus 1 2 4] [--seeds 0 1] [--out DIR]
 
-Each τ trains in ``<out>/tau_<τ>/`` (``temperature.tau=τ``); finished τ are skipped on a rerun.
-Writes ``<out>/tau_grid.{md,csv,json}``: each τ's metric and cost, the grid's total, the
-stochastic run beside it and the ratio grid / stochastic.
+A profile is a study config in ``configs/tau_study/`` (teacher, loss arms, τ grid, stochastic
+samplers, seeds, validation holdout); see ``mmkd_green/classification/tau_study.py`` for the
+protocol. Runs go to ``<out>/runs/<label>-<config hash>/`` and are cached by their resolved
+config: rerunning (after a crash or kill -9) trains only what is missing. The report
+(``study.md``, ``.csv``, ``.json``, ``study_accuracy.png``, ``study_energy.png``) is written to
+``<out>/<profile>/``.
 """
 import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)   # run from a checkout
 
-import mmkd_green  # noqa: E402,F401
-from mmkd_green.classification.temperature_grid import run_grid  # noqa: E402
+from mmkd_green.classification import tau_study  # noqa: E402
+
+PROFILES = {'cpu': 'cpu.py', 'cpu-losses': 'cpu_losses.py', 'paper': 'paper.py'}
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='fixed-τ grid search baseline with energy cost')
-    p.add_argument('config', help='a fixed-τ KD config (temperature: ConstantTemperature)')
-    p.add_argument('--taus', type=float, nargs='+', default=[float(t) for t in range(1, 21)],
-                   help='τ values (default 1 .. 20, the paper\'s 20-run grid)')
-    p.add_argument('--out', help='grid folder (default work_dirs/tau_grid/<config name>)')
-    p.add_argument('--metric', default='accuracy',
-                   help='validation metric that picks the best τ (default accuracy)')
-    p.add_argument('--mode', choices=['max', 'min'], default='max')
-    p.add_argument('--stochastic', metavar='RUN_DIR', help='a finished stochastic-τ run')
-    p.add_argument('--stochastic-config', metavar='CFG',
-                   help='train this stochastic-τ config into <out>/stochastic (skipped if done)')
-    p.add_argument('--cfg-options', nargs='+', default=[],
-                   help='key=value overrides passed to every run')
-    p.add_argument('--in-process', action='store_true',
-                   help='train in this process instead of one subprocess per run')
-    return p.parse_args(argv)
+    p = argparse.ArgumentParser(description='fixed-τ grid vs stochastic τ study, with costs')
+    p.add_argument('study', nargs='?', help='a study config (default: --profile\'s)')
+    p.add_argument('--profile', choices=sorted(PROFILES),
+                   help='a shipped study config from configs/tau_study/')
+    p.add_argument('--out', default='work_dirs/tau_study',
+                   help='runs go to OUT/runs/, the report to OUT/<profile or study name>/')
+    p.add_argument('--data-root', help='folder holding cifar-10-batches-py/ (overrides the study)')
+    p.add_argument('--taus', type=float, nargs='+', help='grid τ values (overrides the study)')
+    p.add_argument('--seeds', type=int, nargs='+', help='seeds (overrides the study)')
+    p.add_argument('--max-grid-kwh', type=float,
+                   help='stop (finished runs kept) once the grid is predicted to exceed this')
+    p.add_argument('--report-only', action='store_true',
+                   help='write the report from the finished runs; train nothing')
+    p.add_argument('--no-fork', action='store_true', help='train in this process (debugging)')
+    args = p.parse_args(argv)
+    if bool(args.study) == bool(args.profile):
+        p.error('give a study config or --profile (one of them)')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    out = args.out or osp.join('work_dirs', 'tau_grid', osp.splitext(osp.basename(args.config))[0])
-    summary = run_grid(args.config, args.taus, out, metric_key=args.metric, mode=args.mode,
-                       cfg_options=args.cfg_options, stochastic_dir=args.stochastic,
-                       stochastic_config=args.stochastic_config, in_process=args.in_process)
-    with open(summary['tables']['md']) as f:
+    path = args.study or osp.join(ROOT, 'configs', 'tau_study', PROFILES[args.profile])
+    name = args.profile or osp.splitext(osp.basename(path))[0]
+    study = tau_study.load_study(path, dict(data_root=args.data_root, taus=args.taus,
+                                            seeds=args.seeds))
+    report_dir = osp.join(args.out, name)
+    if args.report_only:
+        report = tau_study.report_from_finished(study, args.out, report_dir)
+    else:
+        report = tau_study.run_study(study, args.out, report_dir, fork=not args.no_fork,
+                                     max_grid_kwh=args.max_grid_kwh)
+    with open(report['tables']['md']) as f:
         print(f.read())
-    print(f'best τ = {summary["best_tau"]:g} ({args.metric} = {summary["best_metric"]}); '
-          f'tables: {summary["tables"]}')
-    return summary
+    print(f'report: {report["tables"]}')
+    return report
 
 
 if __name__ == '__main__':

@@ -5,12 +5,8 @@
 _base_ = ['../_base_/cls_cifar10.py', '../_base_/cls_schedule_100e.py',
           '../_base_/cls_kd_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor',
-                         mean=(125.307, 122.961, 113.8575),
-                         std=(51.5865, 50.847, 51.255))
 model = dict(
     type='KDClassifier',
-    data_preprocessor=data_preprocessor,
     student=dict(type='CifarMobileNetV2', num_classes=10),
     teacher=dict(type='CifarResNet18', num_classes=10),
     teacher_ckpt='work_dirs/cifar10/resnet18_teacher/epoch_100.pth',

@@ -3,9 +3,5 @@
 _base_ = ['../_base_/cls_cifar10.py', '../_base_/cls_schedule_100e.py',
           '../_base_/cls_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor',
-                         mean=(125.307, 122.961, 113.8575),
-                         std=(51.5865, 50.847, 51.255))
-model = dict(type='PlainClassifier', data_preprocessor=data_preprocessor,
-             backbone=dict(type='CifarMobileNetV2', num_classes=10))
+model = dict(type='PlainClassifier', backbone=dict(type='CifarMobileNetV2', num_classes=10))
 work_dir = 'work_dirs/cifar10/mobilenetv2_student'

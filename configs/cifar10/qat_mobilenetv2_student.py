@@ -7,9 +7,8 @@
 _base_ = ['../_base_/cls_cifar10.py', '../_base_/cls_schedule_100e.py',
           '../_base_/cls_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor', mean=(125.307, 122.961, 113.8575),
-                         std=(51.5865, 50.847, 51.255))
-model = dict(type='QATClassifier', data_preprocessor=data_preprocessor,
-             backbone=dict(type='CifarMobileNetV2', num_classes=10),
+# FX quantization traces the network in the default (NCHW) memory format
+data_preprocessor = dict(channels_last=False)
+model = dict(type='QATClassifier', backbone=dict(type='CifarMobileNetV2', num_classes=10),
              backend='x86', float_ckpt=None, input_size=(32, 32))
 work_dir = 'work_dirs/cifar10/qat_mobilenetv2_student'

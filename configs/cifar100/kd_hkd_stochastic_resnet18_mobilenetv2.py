@@ -5,12 +5,8 @@
 _base_ = ['../_base_/cls_cifar100.py', '../_base_/cls_schedule_100e.py',
           '../_base_/cls_kd_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor',
-                         mean=(129.304, 124.07, 112.434),
-                         std=(68.17, 65.392, 70.418))
 model = dict(
     type='KDClassifier',
-    data_preprocessor=data_preprocessor,
     student=dict(type='CifarMobileNetV2', num_classes=100),
     teacher=dict(type='CifarResNet18', num_classes=100),
     teacher_ckpt='work_dirs/cifar100/resnet18_teacher/epoch_100.pth',

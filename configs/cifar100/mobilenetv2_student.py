@@ -3,9 +3,5 @@
 _base_ = ['../_base_/cls_cifar100.py', '../_base_/cls_schedule_100e.py',
           '../_base_/cls_runtime.py']
 
-data_preprocessor = dict(type='ImgDataPreprocessor',
-                         mean=(129.304, 124.07, 112.434),
-                         std=(68.17, 65.392, 70.418))
-model = dict(type='PlainClassifier', data_preprocessor=data_preprocessor,
-             backbone=dict(type='CifarMobileNetV2', num_classes=100))
+model = dict(type='PlainClassifier', backbone=dict(type='CifarMobileNetV2', num_classes=100))
 work_dir = 'work_dirs/cifar100/mobilenetv2_student'

@@ -15,7 +15,10 @@ class BaseKDLoss(nn.Module):
     ``N``). Subclasses define :meth:`row_loss`, the loss of each row.
 
     Args:
-        tau (float, optional): a fixed τ for fixed-τ baselines; ``None`` reads the run's shared τ.
+        tau (float, optional): a fixed τ for a loss used outside a run with a τ sampler; ``None``
+            (the default) reads the run's shared τ. A run with a ``TemperatureHook`` refuses a
+            loss-level τ (it would silently override the sampler its records name): set
+            ``temperature = dict(type='ConstantTemperature', tau=...)`` instead.
         loss_weight (float): multiplies the reduced loss.
         reduction (str): ``'mean'`` | ``'sum'`` | ``'none'``.
     """
@@ -28,6 +31,7 @@ class BaseKDLoss(nn.Module):
         if reduction not in ('none', 'mean', 'sum'):
             raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
         self.tau, self.loss_weight, self.reduction = tau, float(loss_weight), reduction
+        self.last_tau: Optional[torch.Tensor] = None
 
     def row_loss(self, student_logits, teacher_logits, labels, tau) -> torch.Tensor:
         raise NotImplementedError
@@ -48,6 +52,7 @@ class BaseKDLoss(nn.Module):
             raise ValueError('student and teacher logits must both be (N, C), got '
                              f'{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}')
         tau_t = resolve_tau(self.tau, tau, student_logits)
+        self.last_tau = tau_t.detach()   # the τ this call used (tests and diagnostics read it)
         loss = self.row_loss(student_logits, teacher_logits.to(student_logits.dtype), labels, tau_t)
         return self.loss_weight * weight_reduce(loss, weight, reduction_override or self.reduction,
                                                 avg_factor)

@@ -17,20 +17,35 @@ class CMCLoss(BaseKDLoss):
     logit matching (Ba & Caruana's objective) up to the constant 1/C². Without ``labels`` only
     the soft term is returned.
 
+    ``space='logit'``: the paper's text (CMC squares the difference of *logits*), on
+    τ-softened logits, averaged over the classes as ``nn.MSELoss`` does::
+
+        L = α · (1/C) · Σ_k (s_k/τ − t_k/τ)² + (1 − α) · CE(s, y)
+
+    Its soft-term gradient is ``2α(s − t)/(Cτ²)``: τ weights the logit matching by 1/τ². The
+    probability form's soft gradient is about 2/C of HKD's at large τ, weak with many classes.
+
     Args:
         alpha (float): weight of the soft term (0.95 by default, as for HKD).
+        space (str): ``'prob'`` (default, softened probabilities) | ``'logit'``.
     """
 
-    def __init__(self, alpha: float = 0.95, **kwargs):
+    def __init__(self, alpha: float = 0.95, space: str = 'prob', **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'CMCLoss: `alpha` must lie in [0, 1], got {alpha}')
-        self.alpha = float(alpha)
+        if space not in ('prob', 'logit'):
+            raise ValueError(f"CMCLoss: space must be 'prob' or 'logit', got {space!r}")
+        self.alpha, self.space = float(alpha), space
 
     def row_loss(self, student_logits, teacher_logits, labels, tau):
-        log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
-        sq = (log_ps.exp() - log_pt.exp()).pow(2).sum(-1)
-        loss = self.alpha * tau.squeeze(-1) ** 2 * sq
+        if self.space == 'logit':
+            diff = (student_logits - teacher_logits.detach()) / tau
+            loss = self.alpha * diff.pow(2).mean(-1)
+        else:
+            log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
+            sq = (log_ps.exp() - log_pt.exp()).pow(2).sum(-1)
+            loss = self.alpha * tau.squeeze(-1) ** 2 * sq
         if labels is not None:
             loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
         return loss

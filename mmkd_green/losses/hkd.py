@@ -16,19 +16,31 @@ class HKDLoss(BaseKDLoss):
     ``α · τ² · KL`` is returned (the caller adds its own hard-label loss, as the SSD distiller
     does with the detector loss weighted by ``1 − α``).
 
+    ``kl_normalization='batch'`` (default, Hinton's): the KL is summed over the C classes of a
+    row and the rows are averaged. ``'element'``: the authors' code (``nn.KLDivLoss()``, whose
+    default reduction averages over all N·C elements) divides each row's KL by C, a soft term C
+    times weaker at the same α; use it only to reproduce their numbers exactly.
+
     Args:
         alpha (float): weight of the soft term, 0.95 as in the paper.
+        kl_normalization (str): ``'batch'`` | ``'element'`` (see above).
     """
 
-    def __init__(self, alpha: float = 0.95, **kwargs):
+    def __init__(self, alpha: float = 0.95, kl_normalization: str = 'batch', **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'HKDLoss: `alpha` must lie in [0, 1], got {alpha}')
-        self.alpha = float(alpha)
+        if kl_normalization not in ('batch', 'element'):
+            raise ValueError(f"HKDLoss: kl_normalization must be 'batch' (Hinton) or 'element' "
+                             f"(the authors' nn.KLDivLoss() mean), got {kl_normalization!r}")
+        self.alpha, self.kl_normalization = float(alpha), kl_normalization
 
     def row_loss(self, student_logits, teacher_logits, labels, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
-        loss = self.alpha * tau.squeeze(-1) ** 2 * kl_rows(log_pt, log_ps)
+        kl = kl_rows(log_pt, log_ps)
+        if self.kl_normalization == 'element':
+            kl = kl / student_logits.shape[-1]
+        loss = self.alpha * tau.squeeze(-1) ** 2 * kl
         if labels is not None:
             loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
         return loss

@@ -41,6 +41,22 @@ def build_sampler(cfg) -> BaseTemperatureSampler:
     return cls(**args)
 
 
+def refuse_loss_level_tau(model, sampler) -> None:
+    """A KD loss with its own fixed ``tau`` would ignore the run's sampler while the logs, the
+    carbon records and the reports name the sampler: refuse the combination with the fix."""
+    from mmkd_green.losses.base import BaseKDLoss
+    fixed = [(name, m.tau) for name, m in model.named_modules()
+             if isinstance(m, BaseKDLoss) and m.tau is not None]
+    if fixed:
+        name, tau = fixed[0]
+        raise ValueError(
+            f'the KD loss `{name or "model"}` has its own fixed tau={tau}, which would override '
+            f'the run\'s τ sampler {sampler!r} while the records name the sampler. Remove the '
+            f'loss-level tau and set the run\'s τ instead: temperature = '
+            f'dict(type="ConstantTemperature", tau={tau}) (or --cfg-options '
+            f'"temperature=dict(type=ConstantTemperature,tau={tau})").')
+
+
 @HOOKS.register_module()
 class TemperatureHook(Hook):
     """Builds the run's single temperature sampler and publishes τ before every train iteration.
@@ -81,6 +97,7 @@ class TemperatureHook(Hook):
             raise ValueError('TemperatureHook found no sampler: add a top-level field such as '
                              '`temperature = dict(type="UniformTemperature", low=2.0, high=20.0)`.')
         self.sampler = cfg if isinstance(cfg, BaseTemperatureSampler) else build_sampler(cfg)
+        refuse_loss_level_tau(runner.model, self.sampler)
         if self.sampler.seed is None:
             seed = int(runner.seed) % (2 ** 32) if runner.seed is not None else 0
             # rank 0's: with `randomness.diff_rank_seed=True` the runner's seed differs per rank,

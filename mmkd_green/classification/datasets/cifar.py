@@ -14,14 +14,16 @@ and builtin containers.
 """
 import glob
 import io
+import logging
 import os.path as osp
 import pickle
 import re
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from mmkd_green.registry import DATASETS
 
@@ -62,6 +64,44 @@ def load_cifar_batch(path: str) -> dict:
     return out
 
 
+def holdout_indices(labels: np.ndarray, fraction: float, seed: int = 0) -> Dict[str, np.ndarray]:
+    """Split the training images into ``train`` and ``holdout`` index arrays, stratified by class.
+
+    Per class ``c`` with ``n_c`` images, ``round(fraction · n_c)`` of them (chosen by
+    ``default_rng([seed, c])``) form the holdout part; the two parts are disjoint and together
+    are every image. A pure function of ``(labels, fraction, seed)``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f'holdout fraction must lie in (0, 1), got {fraction}')
+    held = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = int(round(fraction * len(idx)))
+        held.append(np.random.default_rng([int(seed), int(c)]).permutation(idx)[:n])
+    held = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
+    mask = np.ones(len(labels), bool)
+    mask[held] = False
+    return dict(train=np.flatnonzero(mask), holdout=held)
+
+
+def _check_holdout(holdout: Optional[dict], test_mode: bool) -> Optional[dict]:
+    if holdout is None:
+        return None
+    holdout = dict(holdout)
+    unknown = set(holdout) - {'fraction', 'seed', 'part'}
+    if unknown or 'fraction' not in holdout or holdout.get('part', 'train') not in (
+            'train', 'holdout'):
+        raise ValueError(f"holdout must be dict(fraction=F, seed=S, part='train'|'holdout'), got "
+                         f'{holdout}')
+    if test_mode:
+        raise ValueError('holdout splits the training files; the test split (test_mode=True) '
+                         'cannot be split. For a validation split carved from the training data '
+                         "use test_mode=False with holdout=dict(fraction=0.1, part='holdout').")
+    holdout.setdefault('seed', 0)
+    holdout.setdefault('part', 'train')
+    return holdout
+
+
 class _CIFARPickle(BaseDataset):
     """Common loader; subclasses name the folder, files and label key."""
 
@@ -74,8 +114,10 @@ class _CIFARPickle(BaseDataset):
     layout: str
 
     def __init__(self, data_root: str = '', test_mode: bool = False, pipeline=(),
-                 indices=None, serialize_data: bool = False, **kwargs):
+                 indices=None, serialize_data: bool = False, holdout: Optional[dict] = None,
+                 **kwargs):
         self.images = None
+        self.holdout = _check_holdout(holdout, test_mode)
         super().__init__(data_root=data_root, test_mode=test_mode, pipeline=list(pipeline),
                          indices=indices, serialize_data=serialize_data, **kwargs)
 
@@ -125,6 +167,11 @@ class _CIFARPickle(BaseDataset):
         self.labels = np.concatenate(labels)
         if len(self.labels) != len(self.images):
             raise ValueError(f'{folder}: {len(self.images)} images but {len(self.labels)} labels')
+        self._log_files(folder, files)
+        if self.holdout is not None:
+            keep = holdout_indices(self.labels, **{k: v for k, v in self.holdout.items()
+                                                   if k != 'part'})[self.holdout['part']]
+            self.images, self.labels = self.images[keep], self.labels[keep]
         n_cls = len(self.metainfo['classes'])
         if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= n_cls):
             raise ValueError(f'{folder}: labels must lie in [0, {n_cls}), got '
@@ -135,6 +182,19 @@ class _CIFARPickle(BaseDataset):
             if names and len(names) == n_cls:
                 self._metainfo['classes'] = tuple(names)
         return [dict(img_idx=i, gt_label=int(y)) for i, y in enumerate(self.labels)]
+
+    def _log_files(self, folder: str, files: List[str]) -> None:
+        names = [osp.basename(f) for f in files]
+        split = 'test' if self.test_mode else 'train'
+        print_log(f'{type(self).__name__} ({split}): {len(self.labels)} images from {names} in '
+                  f'{folder}', logger='current')
+        official = self.test_files if self.test_mode else self.official_train
+        missing = [f for f in official if f not in names]
+        if missing:
+            print_log(f'{type(self).__name__} ({split}): {missing} not found in {folder}: this is '
+                      f'not the official {split} set ({len(self.labels)} images read). Results '
+                      f'are not comparable with the official split.', logger='current',
+                      level=logging.WARNING)
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
@@ -150,11 +210,15 @@ class CIFAR10Pickle(_CIFARPickle):
         data_root: folder holding ``cifar-10-batches-py/`` (or that folder itself).
         pipeline: transforms ending with ``PackClsInputs``.
         indices: an int keeps the first N samples, a list those indices (CPU budgets).
+        holdout (dict, optional): ``dict(fraction=0.1, seed=0, part='train'|'holdout')``: keep
+            only one part of a class-stratified split of the training files (see
+            :func:`holdout_indices`), e.g. a validation split carved from the training data.
     """
     METAINFO = dict(classes=CIFAR10_CLASSES)
     folder = 'cifar-10-batches-py'
     train_pattern = 'data_batch_*'
     test_files = ('test_batch',)
+    official_train = tuple(f'data_batch_{i}' for i in range(1, 6))
     meta_file = 'batches.meta'
     label_key = 'labels'
     names_key = 'label_names'
@@ -168,6 +232,7 @@ class CIFAR100Pickle(_CIFARPickle):
     folder = 'cifar-100-python'
     train_pattern = 'train'
     test_files = ('test',)
+    official_train = ('train',)
     meta_file = 'meta'
     label_key = 'fine_labels'
     names_key = 'fine_label_names'

@@ -51,6 +51,10 @@ class PlainClassifier(BaseModel):
         backbone (dict): config of a network returning logits.
         label_smoothing (float): passed to ``F.cross_entropy``.
         data_preprocessor (dict): defaults to ``ImgDataPreprocessor`` with CIFAR mean/std.
+
+    With ``ClsDataPreprocessor(channels_last=True)`` the network's 4-D weights are kept in
+    ``channels_last`` memory format too (NHWC kernels end to end); values, ``state_dict`` keys and
+    checkpoints are the same as in the default format.
     """
 
     def __init__(self, backbone: dict, label_smoothing: float = 0.0,
@@ -60,6 +64,9 @@ class PlainClassifier(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone) if isinstance(backbone, dict) else backbone
         self.label_smoothing = float(label_smoothing)
+        self.channels_last = bool(getattr(self.data_preprocessor, 'channels_last', False))
+        if self.channels_last:
+            self.backbone.to(memory_format=torch.channels_last)
 
     @property
     def num_classes(self) -> Optional[int]:

@@ -35,6 +35,7 @@ class KDClassifier(FrozenTeacherMixin, PlainClassifier):
         kd_loss (dict): ``HKDLoss`` / ``CMCLoss`` / ``DMLLoss`` (or any loss with the
             ``(student_logits, teacher_logits, labels)`` signature).
         data_preprocessor (dict): shared by teacher and student.
+            With ``channels_last=True`` there, both networks run in NHWC memory format.
     """
 
     def __init__(self, student: dict, teacher: dict, teacher_ckpt: Optional[str],
@@ -49,6 +50,8 @@ class KDClassifier(FrozenTeacherMixin, PlainClassifier):
                              f'model.student')
         load_weights(teacher_net, teacher_ckpt, what='teacher', config_key='model.teacher_ckpt',
                      revise_keys=TEACHER_REVISE_KEYS)
+        if self.channels_last:
+            teacher_net.to(memory_format=torch.channels_last)
         self.set_teacher(teacher_net)
         self.teacher_ckpt = teacher_ckpt
         self.kd_loss = MODELS.build(kd_loss) if isinstance(kd_loss, dict) else kd_loss
