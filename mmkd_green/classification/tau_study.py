@@ -292,12 +292,15 @@ def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
     os.makedirs(report_dir, exist_ok=True)
     specs = plan(study, out_dir)
     metric = study.get('metric', 'accuracy')
-    results = []
+    results, announced = [], False
     bar = tqdm(specs, desc='τ study', unit='run', disable=not progress, dynamic_ncols=True)
     for spec in bar:
         bar.set_postfix_str(spec.label)
         res = execute(spec, metric, fork=fork)
         results.append(res)
+        if not announced and res['kind'] == 'grid':
+            announced = True
+            bar.write(predicted_cost_text(study, results))
         if max_grid_kwh is not None:
             check_grid_budget(study, results, max_grid_kwh)
     bar.close()
@@ -306,14 +309,39 @@ def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
     return report
 
 
+def predicted_grid(study: Config, results: List[dict]) -> Optional[dict]:
+    """Predicted energy / CO2 / seconds of the whole grid and of one stochastic run, from the
+    grid runs finished so far: grid = mean per grid run × planned grid runs; a stochastic run
+    costs one run (same model, data and epochs; τ does not change the compute)."""
+    grid = [r for r in results if r['kind'] == 'grid' and r.get('energy_kwh') is not None]
+    if not grid:
+        return None
+    planned = len(study.taus) * len(study.arms) * len(study.seeds)
+    per_run = {k: float(np.mean([r[k] or 0.0 for r in grid])) for k in
+               ('energy_kwh', 'co2_g', 'seconds')}
+    return dict(planned_grid_runs=planned, per_run=per_run,
+                grid={k: v * planned for k, v in per_run.items()},
+                paper_grid={k: v * PAPER_GRID_RUNS for k, v in per_run.items()},
+                stochastic_run=per_run, from_runs=len(grid))
+
+
+def predicted_cost_text(study: Config, results: List[dict]) -> str:
+    p = predicted_grid(study, results)
+    g, r = p['grid'], p['per_run']
+    return (f'predicted from {p["from_runs"]} finished grid run(s): the grid ({p["planned_grid_runs"]} '
+            f'runs) {g["energy_kwh"]:.3g} kWh, {g["co2_g"]:.3g} g CO2-eq, {g["seconds"] / 60:.0f} '
+            f'min; one stochastic run {r["energy_kwh"]:.3g} kWh, {r["co2_g"]:.3g} g CO2-eq, '
+            f'{r["seconds"] / 60:.1f} min (per seed and loss the grid costs {len(study.taus)} such '
+            f'runs); the paper\'s 20-run grid {p["paper_grid"]["energy_kwh"]:.3g} kWh')
+
+
 def check_grid_budget(study: Config, results: List[dict], max_kwh: float) -> None:
     """After the first grid run, refuse to go on when the predicted grid energy exceeds
     ``max_kwh``: predicted = (mean energy of the finished grid runs) × (grid runs planned)."""
-    grid = [r for r in results if r['kind'] == 'grid' and r.get('energy_kwh') is not None]
-    if not grid:
+    p = predicted_grid(study, results)
+    if p is None:
         return
-    planned = len(study.taus) * len(study.arms) * len(study.seeds)
-    predicted = float(np.mean([r['energy_kwh'] for r in grid])) * planned
+    planned, predicted = p['planned_grid_runs'], p['grid']['energy_kwh']
     if predicted > max_kwh:
         raise RuntimeError(f'the grid is predicted to use {predicted:.4g} kWh ({planned} runs x '
                            f'{predicted / planned:.3g} kWh measured per run) > --max-grid-kwh '

@@ -138,6 +138,21 @@ def test_selection_uses_validation_only():
     assert rep['ratios']['u']['paper_grid']['energy_kwh'] == pytest.approx(40.0)
 
 
+def test_grid_prediction_and_budget_refusal():
+    study = Config(dict(arms=dict(hkd={}), stochastic=dict(u={}), seeds=[0, 1, 2],
+                        taus=[1, 2, 4, 8]))
+    first = [dict(kind='teacher', energy_kwh=5.0, co2_g=1.0, seconds=1.0),
+             dict(kind='grid', energy_kwh=0.5, co2_g=0.25, seconds=60.0)]
+    p = tau_study.predicted_grid(study, first)
+    assert p['planned_grid_runs'] == 12 and p['grid']['energy_kwh'] == pytest.approx(6.0)
+    assert p['paper_grid']['energy_kwh'] == pytest.approx(10.0)
+    assert p['stochastic_run']['seconds'] == pytest.approx(60.0)
+    assert 'the grid (12 runs) 6 kWh' in tau_study.predicted_cost_text(study, first)
+    tau_study.check_grid_budget(study, first, max_kwh=6.5)          # within the budget
+    with pytest.raises(RuntimeError, match='--max-grid-kwh 5'):
+        tau_study.check_grid_budget(study, first, max_kwh=5.0)
+
+
 def test_study_end_to_end_resume_and_report(tmp_path, cifar_root):
     path = _study_file(tmp_path, cifar_root, taus=(2, 8), seeds=(0,))
     out = str(tmp_path / 'out')
