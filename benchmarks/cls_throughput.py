@@ -100,7 +100,8 @@ def run_pipeline(a, folder, rnd):
         'train_dataloader.batch_size': a.batch_size,
         'train_dataloader.num_workers': 0, 'train_dataloader.persistent_workers': False,
         'train_dataloader.dataset.indices': a.images,
-        'train_cfg.val_interval': 1000, 'log_level': 'WARNING'})
+        'log_level': 'WARNING'})
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None   # training throughput only
     apis.point_data_root(cfg, a.data_root)
     apis.set_epochs(cfg, 1)
     cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type='_ThroughputMarks')]

@@ -407,7 +407,10 @@ def summarize(study: Config, results: List[dict]) -> dict:
                                     diff_vs_selected=paired_interval(diffs),
                                     cost=_mean_cost(list(rr.values())))
         grid_rows = [r for r in rows if r['kind'] == 'grid']
-        per_seed_grid = [_cost([r for r in grid_rows if r['seed'] == s]) for s in seeds]
+        # the grid's cost per seed, over the seeds whose grid is complete
+        complete = [s for s in seeds
+                    if len({r['tau'] for r in grid_rows if r['seed'] == s}) == len(grid)]
+        per_seed_grid = [_cost([r for r in grid_rows if r['seed'] == s]) for s in complete]
         grid_cost = {k: mean_std([c[k] for c in per_seed_grid]) for k in COST_KEYS}
         per_run = _mean_cost(grid_rows)
         paper = {k: (None if per_run[k] is None else per_run[k] * PAPER_GRID_RUNS)
@@ -456,8 +459,8 @@ def report_markdown(report: dict) -> str:
              f'{report["seeds"]})', '']
     t = report.get('teacher')
     if t:
-        lines += [f'Teacher (trained once, shared by every run): validation {_g(t["val"], ".4f")}, '
-                  f'test {_g(t["test"], ".4f")}, {_g(t["energy_kwh"])} kWh, '
+        lines += [f'Teacher (trained once, shared by every run): validation {_g(t["val"], ".2f")}, '
+                  f'test {_g(t["test"], ".2f")}, {_g(t["energy_kwh"])} kWh, '
                   f'{_g(t["co2_g"])} g CO2-eq, {_g(t["seconds"], ".0f")} s.', '']
     for arm, a in report['arms'].items():
         lines += [f'## {arm}', '', f'| τ | validation {m} | test {m} | kWh per run |',
