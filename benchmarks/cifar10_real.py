@@ -1,12 +1,12 @@
 """Real-data KD run on ../shared/data/cifar10 within a CPU budget; prints JSON.
 
-Four metered runs through ``tools/train.py`` (one subprocess each, shipped configs + overrides):
-the ResNet-18 teacher, the MobileNetV2 student alone, HKD with stochastic τ ~ U[2, 20] and HKD
-with fixed τ. To fit a shared 2-core CPU the networks are narrow (teacher ``base_channels``,
-student ``widen_factor``), the data a subset (first N training images; validation on the first M
-images of ``test_batch``, which holds further official *training* images, see
-../shared/data/README.md) and the schedule short (the paper's lr 0.1 with ×0.2 steps at 40/60/80 %
-of the epochs). Finished runs are skipped on a rerun.
+Four metered runs through ``python -m mmkd_green.apis train`` (one subprocess each, shipped
+configs + overrides): the ResNet-18 teacher, the MobileNetV2 student alone, HKD with stochastic
+τ ~ U[2, 20] and HKD with fixed τ. To fit a shared 2-core CPU the networks are narrow (teacher
+``base_channels``, student ``widen_factor``), the data a subset (first N training images;
+validation on the first M images of ``test_batch``, which holds further official *training*
+images, see ../shared/data/README.md) and the schedule short (the paper's lr 0.1 with ×0.2 steps
+at 40/60/80 % of the epochs). Finished runs are skipped on a rerun.
 
     python benchmarks/cifar10_real.py [--epochs 3] [--train-size 2500] [--val-size 1000] ...
 
@@ -149,7 +149,7 @@ def main(argv=None):
     results = dict(settings=vars(a), runs={})
     for name, (config, extra) in runs(a, teacher_ckpt).items():
         wd = osp.join(a.work_dir, name)
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), osp.join(CFG, config),
+        cmd = [sys.executable, '-m', 'mmkd_green.apis', 'train', osp.join(CFG, config),
                '--work-dir', wd, '--cfg-options', *common_options(a), *extra]
         wall = None if finished(wd) else run_logged(cmd, wd, name)
         totals = load_run_totals(wd)

@@ -24,12 +24,11 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
 from mmengine.optim import OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-import mmkd_green  # noqa: E402,F401
+from mmkd_green import apis  # noqa: E402
 from mmkd_green.detection import make_toy_voc  # noqa: E402
 from mmkd_green.detection.distiller import load_teacher_model_cfg  # noqa: E402
 from mmkd_green.energy.records import write_json_atomic  # noqa: E402
@@ -54,7 +53,7 @@ def main(argv=None):
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    cfg = Config.fromfile(args.config)
+    cfg = apis.load_config(args.config)
     with tempfile.TemporaryDirectory() as tmp:
         teacher = MODELS.build(load_teacher_model_cfg(cfg.model.teacher_config))
         ckpt = osp.join(tmp, 'teacher_random.pth')

@@ -99,14 +99,19 @@ def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOp
 def set_epochs(cfg: Config, epochs: int) -> Config:
     """Train for ``epochs`` epochs; epoch-based schedulers follow, found by type, not position.
 
-    ``CosineAnnealing*``: ``T_max`` and ``end`` become ``epochs``; ``MultiStep*``: milestones
-    scale by ``epochs / old_epochs`` (rounded, kept inside the run); other epoch-based schedulers
-    with an ``end`` past the run are clipped to it. Iteration-based schedulers (warm-ups) are left
-    alone. Checkpoint and validation intervals longer than the run are shortened to it.
+    With ``E`` the config's ``train_cfg.max_epochs`` and ``E'`` = ``epochs``:
+    ``CosineAnnealing*``: ``T_max = E' − begin``, ``end = E'``; ``MultiStep*``: each milestone
+    ``m`` becomes ``round(m · E' / E)`` (kept inside the run); other epoch-based schedulers with
+    an ``end`` past the run are clipped to ``E'``. Iteration-based schedulers (warm-ups) are left
+    alone. Validation and checkpoint intervals equal to ``E > 1`` ("once, at the end") become
+    ``E'``; longer ones are shortened to ``E'``.
     """
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f'epochs must be >= 1, got {epochs}')
+    if 'max_iters' in cfg.train_cfg or 'IterBased' in str(cfg.train_cfg.get('type', '')):
+        raise ValueError('set_epochs needs an epoch-based train_cfg (max_epochs); this config '
+                         'trains by iterations: override train_cfg.max_iters instead')
     old = int(cfg.train_cfg.get('max_epochs') or epochs)
     cfg.train_cfg.max_epochs = epochs
     scheds = cfg.get('param_scheduler', None) or []
@@ -123,13 +128,16 @@ def set_epochs(cfg: Config, epochs: int) -> Config:
             scaled = sorted({min(epochs, max(1, round(m * epochs / old)))
                              for m in sched.get('milestones', [])})
             sched.milestones = [m for m in scaled if m < epochs] or scaled[:1]
-        if 'end' in sched and sched.end is not None and sched.end > epochs:
+        if sched.get('end') is not None and sched.end > epochs:
             sched.end = epochs
-    if cfg.train_cfg.get('val_interval', 1) > epochs:
-        cfg.train_cfg.val_interval = epochs
-    ckpt = cfg.get('default_hooks', {}).get('checkpoint')
-    if ckpt is not None and ckpt.get('interval', 1) > epochs:
-        ckpt.interval = epochs
+
+    def follow(interval):
+        return epochs if (interval == old > 1) or interval > epochs else interval
+    if 'val_interval' in cfg.train_cfg:
+        cfg.train_cfg.val_interval = follow(cfg.train_cfg.val_interval)
+    ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if ckpt is not None and ckpt.get('by_epoch', True) and 'interval' in ckpt:
+        ckpt.interval = follow(ckpt.interval)
     return cfg
 
 
@@ -271,7 +279,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ('train', 'test'):
         raise SystemExit('usage: python -m mmkd_green.apis train|test CONFIG [options] '
-                         '(see --help of each)')
+                         '(`train --help`, `test --help` list the options)')
     command, rest = argv[0], argv[1:]
     try:
         return train_main(rest) if command == 'train' else test_main(rest)

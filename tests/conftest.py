@@ -1,5 +1,14 @@
+"""Fixtures shared by every test.
+
+Layout: ``tests/<name>/`` mirrors ``mmkd_green/<name>/`` (``tests/apis/`` covers ``apis.py``), as
+plain folders without ``__init__.py``. A folder's fixtures live in its ``conftest.py``, its helper
+functions in ``*_helpers.py`` modules (unique names, imported absolutely, e.g.
+``from cls_helpers import shrink``). ``tests/fixtures/`` is the one package: configs import
+``tests.fixtures.toy_kd`` by name.
+"""
 import os
 import os.path as osp
+import socket
 import sys
 
 import pytest
@@ -22,6 +31,16 @@ def shared_data():
     if not osp.isdir(SHARED_DATA):
         pytest.skip(f'../shared/data not found at {osp.abspath(SHARED_DATA)} (a fresh clone has none)')
     return osp.abspath(SHARED_DATA)
+
+
+@pytest.fixture
+def free_port():
+    """A function returning a free TCP port on 127.0.0.1 (for torch.distributed rendezvous)."""
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            return s.getsockname()[1]
+    return port
 
 
 @pytest.fixture(autouse=True)

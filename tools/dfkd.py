@@ -15,11 +15,16 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+from mmengine.config import DictAction
 
-import mmkd_green  # noqa: E402,F401
-from mmkd_green.dfkd.pipeline import (DATASETS, METHODS, TAUS, config_path,  # noqa: E402
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout
+
+from mmkd_green import apis  # noqa: E402
+from mmkd_green.dfkd.pipeline import (DATASETS, METHODS, TAUS, config_name,  # noqa: E402
                                       prepare_config, run)
+
+CONFIG_DIR = osp.join(REPO, 'configs', 'dfkd')
 
 
 def parse_args(argv=None, method=None):
@@ -34,11 +39,11 @@ def parse_args(argv=None, method=None):
     parser.add_argument('--data-root', help='real CIFAR folder for evaluation (optional)')
     parser.add_argument('--out', help='student checkpoint path (default <work_dir>/student.pth)')
     parser.add_argument('--epochs', type=int, help='override train_cfg.max_epochs')
-    parser.add_argument('--work-dir', help='run folder (default work_dirs/dfkd/<config>)')
+    parser.add_argument('--work-dir', help="run folder (default: the config's work_dir, "
+                        'work_dirs/dfkd/<config> for the shipped ones)')
     parser.add_argument('--resume', nargs='?', const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir')
     parser.add_argument('--no-progress', action='store_true', help='no tqdm progress bars')
-    from mmengine.config import DictAction
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings (mmengine key=value syntax)')
     args = parser.parse_args(argv)
@@ -51,23 +56,11 @@ def parse_args(argv=None, method=None):
 
 def main(argv=None, method=None):
     args = parse_args(argv, method)
-    from mmengine.config import Config
-    path = args.config or config_path(args.method, args.dataset, args.tau)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    path = args.config or osp.join(CONFIG_DIR, config_name(args.method, args.dataset, args.tau))
+    cfg = apis.load_config(path, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                           resume=args.resume)
     prepare_config(cfg, teacher=args.teacher, data_root=args.data_root, epochs=args.epochs,
                    progress=not args.no_progress)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', 'dfkd', osp.splitext(osp.basename(path))[0])
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume:
-        cfg.resume, cfg.load_from = True, args.resume
     return run(cfg, out=args.out)
 
 

@@ -11,8 +11,8 @@ Training loss, per batch (``S`` = distilled anchors, ``P`` = positive anchors, `
   ``HKDLoss(alpha=α)`` that is ``α · τ² · KL(softmax(z_t/τ) ‖ softmax(z_s/τ))`` and
   ``w_hard = 1 − α``, so over ``S`` = positives + mined negatives the classification part is
   exactly Hinton's ``(1 − α)·CE + α·τ²·KL`` per anchor, normalised like SSD's CE. The box loss
-  keeps weight 1 (it has no soft counterpart). ``w_hard`` is ``1 − alpha`` for HKD/CMC and
-  ``ce_weight`` for DML.
+  keeps weight 1 (it has no soft counterpart). ``w_hard`` is the loss's
+  ``BaseKDLoss.hard_label_weight``: ``1 − alpha`` for HKD/CMC, ``ce_weight`` for DML.
 * ``S``: ``kd_anchors='pos_hardneg'`` (default) = the anchors the SSD classification loss uses;
   ``'all'`` = every anchor with a non-zero label weight (still divided by ``N_pos``, so it weighs
   roughly ``A / ((1 + neg_pos_ratio)·N_pos)`` times more).
@@ -57,16 +57,6 @@ def _pair(size) -> Optional[Tuple[int, int]]:
     if isinstance(size, (tuple, list)) and len(size) == 2:
         return (int(size[0]), int(size[1]))
     raise ValueError(f'input sizes must be an int or (h, w), got {size!r}')
-
-
-def hard_label_weight(kd_loss) -> float:
-    """Weight of the detector's hard-label classification loss that goes with ``kd_loss``."""
-    if hasattr(kd_loss, 'ce_weight'):
-        return float(kd_loss.ce_weight)
-    if hasattr(kd_loss, 'alpha'):
-        return 1.0 - float(kd_loss.alpha)
-    raise TypeError(f'{type(kd_loss).__name__}: a detection KD loss needs `alpha` (soft-term '
-                    'weight) or `ce_weight` (hard-term weight)')
 
 
 def load_teacher_model_cfg(teacher_config) -> dict:
@@ -129,7 +119,7 @@ class SSDDistiller(FrozenTeacherMixin, BaseDetector):
         self.kd_loss = MODELS.build(kd_loss)
         if not isinstance(self.kd_loss, BaseKDLoss):
             raise TypeError(f'kd_loss must be an mmkd_green KD loss, got {type(self.kd_loss)}')
-        self.hard_weight = hard_label_weight(self.kd_loss)
+        self.hard_weight = self.kd_loss.hard_label_weight
         self.bbox_kd = MODELS.build(bbox_kd) if bbox_kd else None
         teacher = MODELS.build(load_teacher_model_cfg(teacher_config))
         self._check_pair(self.student, teacher)

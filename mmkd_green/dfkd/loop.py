@@ -64,7 +64,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import LOOPS
 from mmengine.runner import EpochBasedTrainLoop
 
-from ..energy.hook import EXTRA_TRAIN_FLOPS_KEY
+from ..utils.hub_keys import EXTRA_TRAIN_FLOPS_KEY
 
 SYNTH_FLOPS_KEY = 'dfkd_synthesis_flops'   # runtime info: synthesis FLOPs so far in the run
 

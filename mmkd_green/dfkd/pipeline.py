@@ -17,40 +17,33 @@ DATASETS = ('cifar10', 'cifar100')
 TAUS = ('stochastic', 'fixed')
 
 
-def config_path(method: str, dataset: str = 'cifar10', tau: str = 'stochastic',
-                root: Optional[str] = None) -> str:
-    """``configs/dfkd/<dataset>_<method>_wrn40_2_wrn16_1_<tau>.py`` under the repository root."""
+def config_name(method: str, dataset: str = 'cifar10', tau: str = 'stochastic') -> str:
+    """``<dataset>_<method>_wrn40_2_wrn16_1_<tau>.py``: the shipped config's file name (the
+    caller knows the folder, e.g. ``configs/dfkd/`` of a checkout)."""
     for name, value, allowed in (('method', method, METHODS), ('dataset', dataset, DATASETS),
                                  ('tau', tau, TAUS)):
         if value not in allowed:
             raise ValueError(f'unknown {name} {value!r}; choose one of {", ".join(allowed)}')
-    root = root or osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    return osp.join(root, 'configs', 'dfkd', f'{dataset}_{method}_wrn40_2_wrn16_1_{tau}.py')
+    return f'{dataset}_{method}_wrn40_2_wrn16_1_{tau}.py'
 
 
 def prepare_config(cfg, teacher: Optional[str] = None, data_root: Optional[str] = None,
                    epochs: Optional[int] = None, progress: bool = True):
     """Set the teacher checkpoint, real-data validation (only with ``data_root``), the epoch count
-    (the cosine schedule follows it) and progress bars."""
+    (``apis.set_epochs``: the cosine schedule follows it) and progress bars."""
+    from mmkd_green import apis
     if teacher is not None:
         cfg.model.teacher_ckpt = teacher
     if data_root is not None:
         if not osp.isdir(data_root):
             raise FileNotFoundError(f'--data-root {data_root!r} is not a directory; give the folder '
                                     'holding cifar-10-batches-py/ (or cifar-100-python/)')
-        for key in ('val_dataloader', 'test_dataloader'):
-            if cfg.get(key) is not None:
-                cfg[key].dataset.data_root = data_root
+        apis.point_data_root(cfg, data_root)
     else:
         cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
         cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
     if epochs is not None:
-        if epochs < 1:
-            raise ValueError(f'--epochs must be >= 1, got {epochs}')
-        cfg.train_cfg.max_epochs = epochs
-        for sched in cfg.get('param_scheduler', None) or []:
-            if sched.get('type') == 'CosineAnnealingLR':
-                sched.T_max, sched.end = epochs, epochs
+        apis.set_epochs(cfg, epochs)
     cfg.train_cfg.progress = bool(progress)
     return cfg
 
@@ -81,8 +74,8 @@ def run(cfg, out: Optional[str] = None) -> dict:
 
     Returns ``dict(student=path, metrics=last validation metrics or None, work_dir=...)``.
     """
-    from mmkd_green.apis import build_runner
-    runner = build_runner(cfg)
+    from mmkd_green import apis
+    runner = apis.build_runner(cfg)
     recorder = LastValMetrics()
     runner.register_hook(recorder)
     runner.train()

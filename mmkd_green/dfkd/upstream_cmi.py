@@ -294,7 +294,7 @@ class UpstreamCMIAdapter:
                  seed: int = 0, work_dir: str = 'work_dirs/upstream_cmi',
                  meter: Optional[dict] = None, data_root: Optional[str] = None,
                  teacher_ckpt: Optional[str] = None, val_subset: Optional[int] = None):
-        from mmkd_green.registry import TEMPERATURE_SAMPLERS
+        from mmkd_green.temperature.hook import build_sampler
         self.root = find_checkout(root)
         if data_root is not None and not osp.isdir(data_root):
             raise FileNotFoundError(
@@ -313,7 +313,7 @@ class UpstreamCMIAdapter:
         self.val_subset = int(val_subset) if val_subset is not None else None
         cfg = dict(temperature)
         cfg.setdefault('seed', seed)
-        self.sampler = TEMPERATURE_SAMPLERS.build(cfg)
+        self.sampler = build_sampler(cfg)
         self.work_dir = osp.abspath(work_dir)
         self.data_root = osp.abspath(data_root) if data_root is not None else None
         self.teacher_ckpt = osp.abspath(teacher_ckpt) if teacher_ckpt is not None else None

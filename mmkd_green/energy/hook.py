@@ -39,19 +39,14 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from ..registry import HOOKS
-from ..temperature.current import TAU_INFO_KEY
 from ..temperature.hook import infer_batch_size
+from ..utils.hub_keys import EXTRA_TRAIN_FLOPS_KEY, TAU_INFO_KEY
 from .flops import StepFlopCounter, scale_train_flops
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
 from .records import append_record, read_records, write_json_atomic
 from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
 from .settings import DEFAULT_PUE
 from .tau_stats import TauStats
-
-#: MessageHub runtime info: cumulative FLOPs of training work done outside the train iterations the
-#: counter brackets (e.g. data-free KD synthesis rounds). The hook adds each segment's increase to
-#: its ``train_flops`` and records it as ``extra_train_flops``.
-EXTRA_TRAIN_FLOPS_KEY = 'extra_train_flops'
 
 
 def _guarded(method):

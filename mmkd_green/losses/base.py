@@ -36,6 +36,13 @@ class BaseKDLoss(nn.Module):
     def row_loss(self, student_logits, teacher_logits, labels, tau) -> torch.Tensor:
         raise NotImplementedError
 
+    @property
+    def hard_label_weight(self) -> float:
+        """The weight ``w`` of the hard-label term ``w · CE(s, y)`` that :meth:`row_loss` adds when
+        given labels. A caller that calls the loss without labels and computes its own hard-label
+        loss (the SSD distiller) weighs that loss by ``w``."""
+        raise NotImplementedError(f'{type(self).__name__} must define `hard_label_weight`')
+
     @staticmethod
     def cross_entropy(student_logits, labels) -> torch.Tensor:
         return F.cross_entropy(student_logits, labels, reduction='none')

@@ -47,5 +47,9 @@ class CMCLoss(BaseKDLoss):
             sq = (log_ps.exp() - log_pt.exp()).pow(2).sum(-1)
             loss = self.alpha * tau.squeeze(-1) ** 2 * sq
         if labels is not None:
-            loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
+            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
         return loss
+
+    @property
+    def hard_label_weight(self) -> float:
+        return 1.0 - self.alpha

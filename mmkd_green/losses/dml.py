@@ -1,6 +1,6 @@
 from ..registry import MODELS
 from .base import BaseKDLoss
-from .utils import kl_rows
+from .utils import log_prob_kl_rows
 
 
 @MODELS.register_module()
@@ -25,7 +25,11 @@ class DMLLoss(BaseKDLoss):
 
     def row_loss(self, student_logits, teacher_logits, labels, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
-        loss = self.kl_weight * tau.squeeze(-1) ** 2 * kl_rows(log_pt, log_ps)
+        loss = self.kl_weight * tau.squeeze(-1) ** 2 * log_prob_kl_rows(log_pt, log_ps)
         if labels is not None:
-            loss = loss + self.ce_weight * self.cross_entropy(student_logits, labels)
+            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
         return loss
+
+    @property
+    def hard_label_weight(self) -> float:
+        return self.ce_weight

@@ -1,6 +1,6 @@
 from ..registry import MODELS
 from .base import BaseKDLoss
-from .utils import kl_rows
+from .utils import log_prob_kl_rows
 
 
 @MODELS.register_module()
@@ -37,10 +37,14 @@ class HKDLoss(BaseKDLoss):
 
     def row_loss(self, student_logits, teacher_logits, labels, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
-        kl = kl_rows(log_pt, log_ps)
+        kl = log_prob_kl_rows(log_pt, log_ps)
         if self.kl_normalization == 'element':
             kl = kl / student_logits.shape[-1]
         loss = self.alpha * tau.squeeze(-1) ** 2 * kl
         if labels is not None:
-            loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
+            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
         return loss
+
+    @property
+    def hard_label_weight(self) -> float:
+        return 1.0 - self.alpha

@@ -34,8 +34,10 @@ def softened_log_probs(logits: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits / tau, dim=-1)
 
 
-def kl_rows(teacher_log_p: torch.Tensor, student_log_p: torch.Tensor) -> torch.Tensor:
-    """Per-row KL(p_t ‖ p_s) = Σ_k p_t,k (log p_t,k − log p_s,k)."""
+def log_prob_kl_rows(teacher_log_p: torch.Tensor,
+                     student_log_p: torch.Tensor) -> torch.Tensor:
+    """Per-row KL(p_t ‖ p_s) = Σ_k p_t,k (log p_t,k − log p_s,k) from log-probabilities (teacher
+    first, as in the formula; ``dfkd.synthesis.priors.kl_rows`` takes logits, student first)."""
     return F.kl_div(student_log_p, teacher_log_p, reduction='none', log_target=True).sum(-1)
 
 

@@ -6,8 +6,7 @@ for per-sample samplers.
 """
 from mmengine.logging import MessageHub
 
-TAU_INFO_KEY = 'kd_temperature'   # runtime info: the exact value (float or tensor)
-TAU_SCALAR_KEY = 'train/tau'      # log scalar: logged every iteration, reaches the visualizer
+from ..utils.hub_keys import TAU_INFO_KEY, TAU_SCALAR_KEY
 
 
 def publish_temperature(tau, message_hub=None) -> None:

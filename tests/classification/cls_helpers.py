@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import torch
 
-from mmkd_green.registry import HOOKS
+from mmkd_green import apis
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_MODELS = {
@@ -80,10 +80,6 @@ def write_tiny_imagenet(root, wnids=('n001', 'n002', 'n003'), per_class=3, size=
 
 
 
-def meter_available() -> bool:
-    return 'CarbonFootprintHook' in HOOKS.module_dict
-
-
 def save_teacher(cfg_backbone: dict, path: str) -> str:
     """A checkpoint of a freshly initialised teacher (``backbone.*`` keys, like a real run)."""
     from mmkd_green.registry import MODELS
@@ -93,22 +89,29 @@ def save_teacher(cfg_backbone: dict, path: str) -> str:
     return path
 
 
+def load(name, **shrink_args):
+    """``configs/<name>`` loaded with ``apis.load_config``, shrunk when ``shrink_args`` are given
+    (``data_root`` and ``work_dir`` first, see :func:`shrink`)."""
+    cfg = apis.load_config(osp.join(ROOT, 'configs', name))
+    return shrink(cfg, **shrink_args) if shrink_args else cfg
+
+
 def shrink(cfg, data_root, work_dir, epochs=1, batch=8, tiny_models=True, teacher_ckpt=None,
            train_indices=16, val_indices=8, count_flops=False):
-    """Make a real config cheap: generated data, tiny networks, 1 epoch, no workers, a few
-    iterations; the meter stays on (FLOP counting off unless asked: the energy tests cover it)."""
+    """Make a real config cheap: generated data, tiny networks, 1 epoch (``apis.set_epochs``),
+    no workers, a few iterations; the meter stays on (FLOP counting off unless asked: the energy
+    tests cover it)."""
+    apis.point_data_root(cfg, data_root)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dl = cfg.get(key)
-        if dl is None:
-            continue
-        dl.dataset.data_root = data_root
-        dl.batch_size, dl.num_workers, dl.persistent_workers = batch, 0, False
+        if dl is not None:
+            dl.batch_size, dl.num_workers, dl.persistent_workers = batch, 0, False
     if train_indices is not None:
         cfg.train_dataloader.dataset.indices = train_indices
     if val_indices is not None:
         cfg.val_dataloader.dataset.indices = val_indices
         cfg.test_dataloader = cfg.val_dataloader
-    cfg.train_cfg.max_epochs = epochs
+    apis.set_epochs(cfg, epochs)
     cfg.default_hooks.logger.interval = 1
     cfg.work_dir = work_dir
     if tiny_models:
@@ -118,8 +121,6 @@ def shrink(cfg, data_root, work_dir, epochs=1, batch=8, tiny_models=True, teache
                 net.update(TINY_MODELS[net.type])
     if teacher_ckpt is not None:
         cfg.model.teacher_ckpt = teacher_ckpt
-    if not meter_available():   # the energy meter lands in parallel; until then run without it
-        cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'CarbonFootprintHook']
     for hook in cfg.custom_hooks:
         if hook.type == 'CarbonFootprintHook':
             hook.count_flops = count_flops

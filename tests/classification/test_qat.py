@@ -3,9 +3,7 @@ import json
 import os.path as osp
 
 import torch
-from mmengine.config import Config
-
-from cls_helpers import ROOT, shrink
+from cls_helpers import ROOT, load
 
 
 def test_qat_trains_and_converts_to_int8(tmp_path, cifar10_root):
@@ -14,8 +12,8 @@ def test_qat_trains_and_converts_to_int8(tmp_path, cifar10_root):
                                                   osp.join(ROOT, 'tools', 'qat_student.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    cfg_path = osp.join(ROOT, 'configs', 'cifar10', 'qat_mobilenetv2_student.py')
-    cfg = shrink(Config.fromfile(cfg_path), cifar10_root, str(tmp_path))
+    cfg = load('cifar10/qat_mobilenetv2_student.py', data_root=cifar10_root,
+               work_dir=str(tmp_path))
     small = tmp_path / 'cfg.py'
     cfg.dump(str(small))
     summary = tool.main([str(small)])

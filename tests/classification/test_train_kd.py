@@ -4,14 +4,12 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
-
-from cls_helpers import ROOT, save_teacher, shrink
+from mmkd_green import apis
+from cls_helpers import load, save_teacher, shrink
 
 
 def _cfg(name):
-    return Config.fromfile(osp.join(ROOT, 'configs', 'cifar10', name))
+    return load(osp.join('cifar10', name))
 
 
 @pytest.fixture(scope='module')
@@ -19,7 +17,7 @@ def teacher_run(cifar10_root, tmp_path_factory):
     """Train the teacher config for one epoch; its last checkpoint feeds the KD runs."""
     work = str(tmp_path_factory.mktemp('teacher'))
     cfg = shrink(_cfg('resnet18_teacher.py'), cifar10_root, work, count_flops=True)
-    runner = Runner.from_cfg(cfg)
+    runner = apis.build_runner(cfg)
     runner.train()
     metrics = runner.val_loop.run()
     return cfg, work, metrics
@@ -45,7 +43,7 @@ def test_kd_iterations_update_student_only(teacher_run, tmp_path, cifar10_root, 
     _, t_work, _ = teacher_run
     cfg = shrink(_cfg(config), cifar10_root, str(tmp_path),
                  teacher_ckpt=osp.join(t_work, 'epoch_1.pth'))
-    runner = Runner.from_cfg(cfg)
+    runner = apis.build_runner(cfg)
     model = runner.model
     t_before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
     s_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
@@ -70,7 +68,7 @@ def test_missing_teacher_checkpoint_fails_at_build(tmp_path, cifar10_root):
     cfg = shrink(_cfg('kd_cmc_stochastic_resnet18_mobilenetv2.py'), cifar10_root, str(tmp_path),
                  teacher_ckpt=str(tmp_path / 'nope.pth'))
     with pytest.raises(FileNotFoundError, match='model.teacher_ckpt'):
-        Runner.from_cfg(cfg)
+        apis.build_runner(cfg)
 
 
 def test_class_count_mismatch_names_both(tmp_path):

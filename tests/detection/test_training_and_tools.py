@@ -6,8 +6,7 @@ import pytest
 
 pytest.importorskip('mmdet.registry', reason='mmdet (needs mmcv) is not importable')
 
-from mmengine.registry import HOOKS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmkd_green import apis  # noqa: E402
 
 from det_helpers import ROOT, load_cfg  # noqa: E402
 
@@ -24,24 +23,24 @@ def _student(data_root, work_dir, epochs):
 
 
 def test_short_run_raises_map_above_untrained(toy_voc, tmp_path, mmdet_scope):
-    untrained = Runner.from_cfg(_student(toy_voc, tmp_path / 'untrained', 1))
+    untrained = apis.build_runner(_student(toy_voc, tmp_path / 'untrained', 1))
     untrained.model.init_weights()
     before = untrained.test()['pascal_voc/mAP']
-    runner = Runner.from_cfg(_student(toy_voc, tmp_path / 'trained', 30))
+    runner = apis.build_runner(_student(toy_voc, tmp_path / 'trained', 30))
     runner.train()
     after = runner.test()['pascal_voc/mAP']
     assert after > before + 0.01 and after > 3 * before, (before, after)
 
 
 def test_demo_end_to_end_tiny(tmp_path, capsys, mmdet_scope):
-    if HOOKS.get('CarbonFootprintHook') is None:
-        pytest.skip('mmkd_green.energy (CarbonFootprintHook) not available yet')
-    from mmkd_green.detection.demo import run_demo
+    from tools.demo import run_demo
     res = run_demo(str(tmp_path / 'demo'), str(tmp_path / 'toy'), num_trainval=16, num_test=8,
                    epochs=1)
     out = capsys.readouterr().out
-    assert 'energy_kwh' in out and 'co2_g' in out and 'KD student' in out
+    assert 'kWh (with PUE)' in out and 'g CO2-eq' in out and '| kd_stochastic | stochastic |' in out
     assert 0.0 <= res['student_mAP'] <= 1.0 and len(res['rows']) == 2
+    assert [r['run'] for r in res['rows']] == ['kd_stochastic', 'teacher']
+    assert all(r['kwh'] > 0 and r['co2_g'] > 0 for r in res['rows'])
     assert osp.isfile(tmp_path / 'demo' / 'student_kd_exported.pth')
 
 

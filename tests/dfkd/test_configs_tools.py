@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 
 from mmkd_green.dfkd import DataFreeDistiller
-from mmkd_green.dfkd.pipeline import config_path, prepare_config
+from mmkd_green.dfkd.pipeline import config_name, prepare_config
 from mmkd_green.registry import MODELS
 from mmkd_green.utils.teacher import load_weights
 
@@ -15,6 +15,10 @@ from dfkd_helpers import MEAN, NUM_CLASSES, SIZE, STD, TinyBNNet, accuracy
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'dfkd', 'cifar*_wrn40_2_wrn16_1_*.py')))
+
+
+def config_path(*args):
+    return osp.join(ROOT, 'configs', 'dfkd', config_name(*args))
 
 
 def test_eight_configs_exist():

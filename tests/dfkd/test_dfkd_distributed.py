@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 import threading
@@ -69,12 +68,6 @@ class RankProbeHook(Hook):
     def after_train_epoch(self, runner):
         _, synth = self._synth(runner)
         torch.save(synth.bank.images().clone(), self._path(runner, f'bank_ep{runner.epoch + 1}.pt'))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _write_config(path, synthesizer, teacher_ckpt, rapl_root):
@@ -140,8 +133,8 @@ class _TickingRapl:
         self._thread.join()
 
 
-def _dist_train(cfg, work_dir, rapl, *args):
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()), OMP_NUM_THREADS='1',
+def _dist_train(cfg, work_dir, rapl, port, *args):
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port), OMP_NUM_THREADS='1',
                CUDA_VISIBLE_DEVICES='',
                PYTHONPATH=os.pathsep.join([HERE, os.environ.get('PYTHONPATH', '')]))
     cmd = ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work_dir, *args]
@@ -167,7 +160,7 @@ def _bank(work_dir, rank, name):
 
 
 @pytest.mark.parametrize('synthesizer', ['cmi', 'deepinversion'])
-def test_dfkd_two_ranks_train_and_resume(synthesizer, toy_teacher, tmp_path):
+def test_dfkd_two_ranks_train_and_resume(synthesizer, toy_teacher, tmp_path, free_port):
     from mmkd_green.temperature import UniformTemperature
     teacher_ckpt = str(tmp_path / 'teacher.pth')
     torch.save(toy_teacher.state_dict(), teacher_ckpt)
@@ -176,7 +169,7 @@ def test_dfkd_two_ranks_train_and_resume(synthesizer, toy_teacher, tmp_path):
     rapl = _TickingRapl(rapl_root)
 
     # -- epoch 1 ---------------------------------------------------------------------------
-    _dist_train(cfg, work_dir, rapl)
+    _dist_train(cfg, work_dir, rapl, free_port())
     ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=False)
     assert ckpt['meta']['epoch'] == 1 and ckpt['meta']['iter'] == EP_STEPS
     banks = [_bank(work_dir, r, 'bank_ep1') for r in (0, 1)]
@@ -188,7 +181,8 @@ def test_dfkd_two_ranks_train_and_resume(synthesizer, toy_teacher, tmp_path):
     assert osp.isfile(osp.join(work_dir, 'synthetic', 'epoch_1.png'))   # rank 0's grid
 
     # -- resume for a second epoch ----------------------------------------------------------
-    _dist_train(cfg, work_dir, rapl, '--resume', '--cfg-options', 'train_cfg.max_epochs=2')
+    _dist_train(cfg, work_dir, rapl, free_port(), '--resume', '--cfg-options',
+                'train_cfg.max_epochs=2')
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
     for r in (0, 1):   # every rank restarts from the checkpoint (rank 0's) bank ...
         assert torch.equal(_bank(work_dir, r, 'bank_start_ep1'), banks[0])

@@ -16,9 +16,9 @@ def test_kill_9_keeps_finished_epochs(tmp_path, repo_root):
     jsonl = work / 'carbon' / 'carbon.jsonl'
     log = open(tmp_path / 'stdout.txt', 'w')
     env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=repo_root)
-    proc = subprocess.Popen([sys.executable, osp.join('tests', 'energy', 'toy.py'), str(work),
-                             '1000', '0.01'], cwd=repo_root, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    script = osp.join('tests', 'energy', 'energy_helpers.py')
+    proc = subprocess.Popen([sys.executable, script, str(work), '1000', '0.01'], cwd=repo_root,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:

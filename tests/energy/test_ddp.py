@@ -2,18 +2,11 @@
 import json
 import os
 import os.path as osp
-import socket
 
 import pytest
 import torch.multiprocessing as mp
 
-from .rapl_fixture import add_joules, make_powercap
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from rapl_helpers import add_joules, make_powercap
 
 
 def _worker(rank, world, port, root, out_dir):
@@ -44,9 +37,9 @@ def _worker(rank, world, port, root, out_dir):
     dist.destroy_process_group()
 
 
-def test_two_ranks_host_once_totals_summed(tmp_path):
+def test_two_ranks_host_once_totals_summed(tmp_path, free_port):
     root = make_powercap(tmp_path / 'powercap')
-    mp.spawn(_worker, args=(2, _free_port(), root, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), root, str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1))
 
     host = r0['host']                       # rank 0: the reduced record

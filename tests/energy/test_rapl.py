@@ -8,7 +8,7 @@ import pytest
 from mmkd_green.energy import EnergyMeter
 from mmkd_green.energy.sources import RaplSource, SourceUnavailable
 
-from .rapl_fixture import MAX_RANGE, add_joules, make_powercap, set_uj
+from rapl_helpers import MAX_RANGE, add_joules, make_powercap, set_uj
 
 
 def test_packages_and_dram_summed_other_zones_skipped(tmp_path):

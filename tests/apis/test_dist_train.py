@@ -3,7 +3,6 @@ import glob
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -12,14 +11,8 @@ import pytest
 from mmkd_green.temperature import UniformTemperature
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize('diff_rank_seed', [False, True])
-def test_dist_train_two_ranks_share_tau(repo_root, tmp_path, diff_rank_seed):
+def test_dist_train_two_ranks_share_tau(repo_root, tmp_path, diff_rank_seed, free_port):
     """τ is rank 0's draw on every rank, also when mmengine seeds each rank differently."""
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()), OMP_NUM_THREADS='1')
     cmd = ['bash', 'tools/dist_train.sh', 'tests/fixtures/toy_kd_config.py', '2',

@@ -146,3 +146,33 @@ def test_bad_inputs():
 def test_registered_in_mmengine_models():
     for name in ('HKDLoss', 'CMCLoss', 'DMLLoss'):
         assert MODELS.build(dict(type=name, tau=2.0)).tau == 2.0
+
+
+@pytest.mark.parametrize('cls,cfg,weight', [(HKDLoss, dict(alpha=0.9), 0.1),
+                                            (CMCLoss, dict(alpha=0.7), 0.3),
+                                            (DMLLoss, dict(ce_weight=0.4), 0.4)])
+def test_hard_label_weight_is_the_ce_weight_of_row_loss(cls, cfg, weight):
+    """With labels, row_loss = soft term (no labels) + hard_label_weight · CE: the weight a
+    caller with its own hard-label loss (the SSD distiller) uses."""
+    loss = cls(tau=3.0, reduction='none', **cfg)
+    assert loss.hard_label_weight == pytest.approx(weight)
+    ce = torch.nn.functional.cross_entropy(t(S), torch.tensor(Y), reduction='none')
+    torch.testing.assert_close(loss(t(S), t(T), torch.tensor(Y)),
+                               loss(t(S), t(T)) + weight * ce)
+
+
+def test_mmdet_models_builds_every_kd_loss_through_the_parent_registry():
+    """mmdet's MODELS reaches mmengine's root MODELS: no re-registration in mmdet is needed."""
+    pytest.importorskip('mmdet.registry', reason='mmdet (needs mmcv) is not importable')
+    import mmkd_green.detection  # noqa: F401  (what detection configs import)
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmengine.registry import init_default_scope
+
+    from mmkd_green.losses import KD_LOSSES
+    for cls in KD_LOSSES:
+        assert cls.__name__ not in MMDET_MODELS.module_dict
+        assert type(MMDET_MODELS.build(dict(type=cls.__name__, tau=2.0))) is cls
+    init_default_scope('mmdet')      # as inside an mmdet Runner
+    for cls in KD_LOSSES:
+        assert type(MODELS.build(dict(type=cls.__name__))) is cls
+        assert type(MMDET_MODELS.build(dict(type=cls.__name__))) is cls

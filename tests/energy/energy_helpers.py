@@ -1,6 +1,7 @@
 """A tiny mmengine training (2-layer MLP on random data) for the energy tests and benchmark.
 
-Run as a script for the crash test: ``python tests/energy/toy.py WORK_DIR EPOCHS SLEEP_S``.
+Run as a script for the crash test:
+``python tests/energy/energy_helpers.py WORK_DIR EPOCHS SLEEP_S``.
 """
 import sys
 import time
