@@ -45,7 +45,7 @@ from .flops import StepFlopCounter, scale_train_flops
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
 from .records import append_record, read_records, write_json_atomic
 from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
-from .settings import DEFAULT_PUE
+from .settings import DEFAULT_PUE, check_interval
 from .tau_stats import TauStats
 
 #: MessageHub runtime info: cumulative FLOPs of training work done outside the train iterations the
@@ -109,8 +109,7 @@ class CarbonFootprintHook(Hook):
                  cpu_power_per_core_w: Optional[float] = None, count_flops: bool = True,
                  interval: Optional[int] = None, gpu_devices='auto',
                  rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0):
-        if interval is not None and (not isinstance(interval, int) or interval < 1):
-            raise ValueError(f'CarbonFootprintHook: `interval` must be an int >= 1, got {interval!r}')
+        check_interval(interval)
         self.meter_args = dict(pue=pue, carbon_intensity=carbon_intensity, country=country,
                                live_intensity=live_intensity,
                                cpu_power_per_core_w=cpu_power_per_core_w,
@@ -189,8 +188,9 @@ class CarbonFootprintHook(Hook):
 
     @_guarded
     def _start(self, runner) -> None:
-        meter = EnergyMeter(gpu_devices=self._gpu_indices(runner), logger=runner.logger,
-                            **self.meter_args)
+        # the devices are resolved when the first epoch starts (the model is on them by then)
+        meter = EnergyMeter(gpu_devices=functools.partial(self._gpu_indices, runner),
+                            logger=runner.logger, **self.meter_args)
         meter.start()
         self.meter = meter
         self._reset_segment()
@@ -227,8 +227,10 @@ class CarbonFootprintHook(Hook):
         return int(delta)
 
     def before_train_epoch(self, runner) -> None:
-        if self.meter is not None and self._by_epoch:
-            self.meter.epoch_start()
+        if self.meter is not None:
+            self.meter.open_devices()      # first epoch: resolve the GPUs (never raises)
+            if self._by_epoch:
+                self.meter.epoch_start()
 
     @_guarded
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:

@@ -38,6 +38,7 @@ class ProcessCpuEstimate(EnergySource):
     components = ('cpu',)
     method = 'estimated'
     scope = 'process'
+    source = 'cpu-time'
 
     def __init__(self, watts_per_core=None):
         self.watts_per_core, self.figure = per_core_power(watts_per_core)
