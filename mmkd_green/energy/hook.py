@@ -43,10 +43,10 @@ from ..temperature.current import TAU_INFO_KEY
 from ..temperature.hook import infer_batch_size
 from .flops import StepFlopCounter, scale_train_flops
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
-from .records import append_record, read_records, write_json_atomic
-from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
+from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME
 from .settings import DEFAULT_PUE, check_interval
 from .tau_stats import TauStats
+from .writer import CarbonRecords
 
 #: MessageHub runtime info: cumulative FLOPs of training work done outside the train iterations the
 #: counter brackets (e.g. data-free KD synthesis rounds). The hook adds each segment's increase to
@@ -142,6 +142,9 @@ class CarbonFootprintHook(Hook):
     def _is_main(self, runner) -> bool:
         return runner.rank == 0
 
+    def _records(self, runner) -> CarbonRecords:
+        return CarbonRecords(runner.work_dir, self.session)
+
     def _paths(self, runner):
         base = osp.join(runner.work_dir, CARBON_DIR)
         return osp.join(base, JSONL_NAME), osp.join(base, SUMMARY_NAME)
@@ -195,10 +198,8 @@ class CarbonFootprintHook(Hook):
         self.meter = meter
         self._reset_segment()
         if self._is_main(runner):
-            jsonl, _ = self._paths(runner)
-            append_record(jsonl, dict(type='start', session=self.session,
-                                      meter=self.meter.describe(),
-                                      run_info=self._run_info(runner)))
+            jsonl = self._records(runner).jsonl
+            self._records(runner).start(self.meter, self._run_info(runner))
             desc = self.meter.describe()
             runner.logger.info(
                 f'CarbonFootprintHook: PUE {desc["pue"]}, {desc["carbon_intensity"]:g} g CO2/kWh '
@@ -294,10 +295,8 @@ class CarbonFootprintHook(Hook):
         self._val_flops.exit()
         self._last_metrics = dict(metrics) if metrics else None
         if self._is_main(runner):
-            jsonl, _ = self._paths(runner)
-            append_record(jsonl, dict(type='val', session=self.session, epoch=runner.epoch,
-                                      iter=runner.iter, metrics=self._last_metrics,
-                                      infer_flops_per_image=self.infer_flops_per_image))
+            self._records(runner).val(runner.epoch, self._last_metrics, iter=runner.iter,
+                                      infer_flops_per_image=self.infer_flops_per_image)
 
     @_guarded
     def _count_inference_at_end(self, runner) -> None:
@@ -364,8 +363,7 @@ class CarbonFootprintHook(Hook):
     def _publish(self, runner, record: dict) -> None:
         if record.pop('hook_error', None):
             record['measured'] = False
-        jsonl, _ = self._paths(runner)
-        append_record(jsonl, record)
+        self._records(runner).segment(record)
         self._cum_co2 += record.get('co2_g') or 0.0
         scalars = {'carbon/energy_kwh': record['energy_kwh'], 'carbon/co2_g': record['co2_g'],
                    'carbon/cum_co2_g': self._cum_co2}
@@ -387,12 +385,8 @@ class CarbonFootprintHook(Hook):
     def _write_summary(self, runner) -> None:
         if not self._is_main(runner):
             return
-        jsonl, summary = self._paths(runner)
-        records, torn = read_records(jsonl)
-        totals = aggregate(records)
-        write_json_atomic(summary, dict(totals=totals, meter=self.meter.describe(),
-                                        run_info=self._run_info(runner), session=self.session,
-                                        torn_lines=torn))
+        writer = self._records(runner)
+        totals, summary = writer.summary(self.meter, self._run_info(runner)), writer.summary_path
         runner.logger.info(
             f'carbon total: {totals["energy_kwh"]:.4g} kWh (IT {totals["energy_kwh_it"]:.4g}), '
             f'{totals["co2_g"]:.4g} g CO2, train FLOPs {totals["train_flops"]}, inference '

@@ -53,6 +53,14 @@ DEFAULT_RAPL_ROOT = '/sys/class/powercap'
 SUMMED_KEYS = ('train_flops', 'extra_train_flops', 'iters', 'samples', 'flops_counted_iters')
 
 
+def _cuda_not_yet_initialised() -> bool:
+    try:
+        import torch
+        return torch.cuda.is_available() and not torch.cuda.is_initialized()
+    except Exception:   # noqa: BLE001
+        return False
+
+
 def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec='seconds')
 
@@ -176,7 +184,10 @@ class EnergyMeter:
 
     def open_devices(self) -> None:
         """Resolve and open the GPUs (once). Called by :meth:`epoch_start`, i.e. when the first
-        epoch starts and the model is on its device; a list of indices is opened at start."""
+        epoch starts and the model is on its device; a list of indices is opened at start.
+        ``'auto'`` on a CUDA machine whose CUDA is not initialised yet asks again at every call
+        (the upstream-CMI adapter calls it when upstream builds its criterion, after its models
+        moved to the GPU); GPU energy counts from the call that opens the devices."""
         if self._devices_open or not self._started or self._stopped:
             return
         self._devices_open = True
@@ -188,6 +199,8 @@ class EnergyMeter:
                                             f'resolved ({reason(err)})')
             return
         if not gpus:
+            if self.gpu_devices == 'auto' and _cuda_not_yet_initialised():
+                self._devices_open = False      # CUDA may come later: ask again next time
             return
         source = NvmlGpuSource(gpus, mode=self.gpu_mode)
         why = open_source(source)
