@@ -20,7 +20,8 @@ Output (rank 0), under ``<work_dir>/carbon/``:
 Scalars go to the runner's visualizer (TensorBoard when configured): ``carbon/energy_kwh``,
 ``carbon/co2_g``, ``carbon/cum_co2_g``, ``carbon/train_flops``, ``carbon/<component>_j``.
 
-FLOPs (see :mod:`.flops`): counted on the first real train iteration of every segment, and on
+FLOPs (see :mod:`.flops`): counted on the first real train iteration of the first segment (again
+only when a segment starts with other input shapes or another model), and on
 the first real val/test iteration for the per-image inference FLOPs; a run without validation
 counts one sample of its first train batch at the end, in eval mode under ``no_grad`` (the
 training mode is restored). No extra train-mode forward is ever run.
@@ -41,7 +42,7 @@ from mmengine.model import is_model_wrapper
 from ..registry import HOOKS
 from ..temperature.current import TAU_INFO_KEY
 from ..temperature.hook import infer_batch_size
-from .flops import StepFlopCounter, scale_train_flops
+from .flops import StepFlopCounter, flop_cache_key, scale_train_flops
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
 from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME
 from .settings import DEFAULT_PUE, check_interval
@@ -128,6 +129,8 @@ class CarbonFootprintHook(Hook):
         self._last_metrics = None
         self._cum_co2 = 0.0
         self._extra_flops_seen = 0
+        self._flop_cache = (None, None)   # (flop_cache_key, (FLOPs, batch size)) of the count
+        self._flop_key = None
         self._reset_segment()
 
     # ------------------------------------------------------------------ helpers
@@ -240,8 +243,13 @@ class CarbonFootprintHook(Hook):
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
                 self._sample = _first_sample(data_batch)
-            if self._counted is None:
-                self._flops.enter()
+            if self._counted is None:     # first iteration of the segment
+                key = flop_cache_key(self._model(runner), data_batch)
+                if key == self._flop_cache[0]:
+                    self._counted = self._flop_cache[1]   # same model and shapes: re-use
+                else:
+                    self._flop_key = key
+                    self._flops.enter()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.meter is None:
@@ -256,6 +264,7 @@ class CarbonFootprintHook(Hook):
         bs = infer_batch_size(data_batch)
         if self._flops.active:
             self._counted = (self._flops.exit(), bs)
+            self._flop_cache = (self._flop_key, self._counted)
         self._iters += 1
         if bs is None:
             self._samples_known = False
