@@ -20,8 +20,15 @@ metered run. Each record holds, per component (``gpu``, ``cpu``, ``dram``), ``en
 
 Sources (:mod:`.sources`): NVML for the CUDA devices this process uses; RAPL for CPU package and
 DRAM (host-wide); when RAPL is unreadable, the CPU estimate from this process's CPU time, clearly
-labelled ``estimated`` (DRAM is then ``unavailable``, never a silent 0). A source that fails is
-reported once through ``logger`` and its component is ``energy_j = None`` (``measured: false``).
+labelled ``estimated`` (DRAM is then ``unavailable``, never a silent 0). Each component of a
+record also names its ``source`` (``nvml``, ``nvml-mig-share``, ``rapl``, ``cpu-time``).
+
+Faults (see :mod:`.sources.guard`): a source that cannot be opened makes its component
+``unavailable`` with the reason (logged once); a reading that fails gives that segment's
+component ``energy_j = None`` with an ``error`` (``measured: false``) and is retried at the next
+:meth:`epoch_start` (and by the poller), so the following segment is measured again. Nothing
+here raises into training once :meth:`start`'s collective is done, so every DDP rank reaches
+every later collective. Durations use ``time.monotonic``; ``time`` stamps are UTC wall time.
 
 DDP (torch.distributed initialised before :meth:`start`): every rank meters its own GPU and its own
 CPU-time estimate; host counters (RAPL) are read by the lowest rank of each host only; every
@@ -472,5 +479,6 @@ class EnergyMeter:
         """The sources in use, for run summaries."""
         return dict(pue=self.pue, carbon_intensity=self.carbon_intensity,
                     intensity_source=self.intensity_source,
-                    components={c: dict(method=i['method'], detail=i['detail'], scope=i['scope'])
+                    components={c: dict(method=i['method'], source=i.get('via'),
+                                        detail=i['detail'], scope=i['scope'])
                                 for c, i in self.components.items()})
