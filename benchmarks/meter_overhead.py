@@ -6,10 +6,12 @@ resolve fractions of a percent; the A/B figure is printed as a cross-check only)
 
     per_iter    = mean time inside the hook's before/after_train_iter          (every iteration)
     flop_extra  = median over K pairs of (train step inside the FLOP counter - plain train step)
-                                                                                (once per epoch)
+                                            (x counted steps: the hook counts a step again only
+                                             when the input shapes or the model change)
     per_epoch   = mean time inside before/after_train_epoch (meter read, fsynced line, scalars)
     per_run     = time inside before_run + after_run (meter start/stop, summary)
-    overhead    = per_iter + (flop_extra + per_epoch) / iters_per_epoch + per_run / iters
+    overhead    = per_iter + per_epoch / iters_per_epoch + flop_extra * counted_steps / iters
+                  + per_run / iters
     bare        = median iteration time of the run's uncounted iterations - per_iter
     ratio       = overhead / bare
     ratio_steady = (overhead - per_run / iters) / bare   (a long run: the start-up cost vanishes)
@@ -132,6 +134,13 @@ def time_hook_methods(runner):
 
     for name in HOOK_METHODS:
         setattr(hook, name, timed(name, getattr(hook, name)))
+    spent['flop_counted_steps'] = []
+    enter = hook._flops.enter
+
+    def counted_enter():
+        spent['flop_counted_steps'].append(1)
+        return enter()
+    hook._flops.enter = counted_enter
     return spent
 
 
@@ -199,11 +208,13 @@ def main(argv=None):
         per_epoch = statistics.mean(b[k] + a[k] for b, a in zip(spent['before_train_epoch'],
                                                                 spent['after_train_epoch']))
         per_run = sum(t[k] for t in spent['before_run'] + spent['after_run'])
-        overhead = per_iter + (flop[k] + per_epoch) / args.iters + per_run / n
+        steps = len(spent['flop_counted_steps'])
+        overhead = per_iter + per_epoch / args.iters + flop[k] * steps / n + per_run / n
         steady = overhead - per_run / n
         result[clock] = dict(bare_iter_s=bare, with_hook_iter_s=bare + overhead,
                              hook_overhead_per_iter_s=overhead, ratio=overhead / bare,
                              ratio_steady=steady / bare,
+                             flop_counted_steps=steps,
                              components_s=dict(per_iter_hook_calls=per_iter,
                                                flop_counted_step_extra=flop[k],
                                                per_epoch_hook_calls=per_epoch,

@@ -4,7 +4,11 @@
 
 Runs trained with ``ConstantTemperature`` (or whose folder name matches ``--group-by-glob``) form
 the grid-search group; the table sums them (``grid total``) and divides that by every stochastic
-run (``ratio grid/<run>``). Writes ``carbon_report.md``, ``carbon_report.csv``,
+run (``ratio grid/<run>``); it refuses to compute a ratio from a run that did not finish (no
+``final`` line: crashed, killed, still running) unless ``--allow-unfinished``. The table shows,
+per run, whether it finished and how each energy component was obtained (measured by NVML/RAPL,
+estimated, unavailable). Runs whose folders have the same name are told apart by their parent
+folders. Writes ``carbon_report.md``, ``carbon_report.csv``,
 ``energy_per_epoch.png``, ``cumulative_co2.png`` and ``tau_histogram.png`` to ``--out``.
 """
 import argparse
@@ -25,26 +29,32 @@ def parse_args(argv=None):
                              '(default: runs whose sampler is ConstantTemperature)')
     parser.add_argument('--metric', default=None,
                         help='metric key shown (default: the first of the last validation)')
+    parser.add_argument('--allow-unfinished', action='store_true',
+                        help='compute grid/stochastic ratios even when a run did not finish '
+                             '(the ratio row is marked UNFINISHED)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     from mmkd_green.energy.plots import plot_all
-    from mmkd_green.energy.report import (build_table, load_run_records, table_csv,
-                                          table_markdown)
+    from mmkd_green.energy.report import (UnfinishedRunsError, build_table, load_run_records,
+                                          table_csv, table_markdown)
     missing = [d for d in args.run_dirs if not osp.isdir(d)]
     if missing:
         raise SystemExit(f'not a folder: {", ".join(missing)}')
-    rows, runs = build_table(args.run_dirs, args.group_by_glob, args.metric)
+    try:
+        rows, runs = build_table(args.run_dirs, args.group_by_glob, args.metric,
+                                 allow_unfinished=args.allow_unfinished)
+    except UnfinishedRunsError as err:
+        raise SystemExit(f'carbon_report: {err}')
     os.makedirs(args.out, exist_ok=True)
     markdown = table_markdown(rows)
     with open(osp.join(args.out, 'carbon_report.md'), 'w') as f:
         f.write(markdown)
     table_csv(rows, osp.join(args.out, 'carbon_report.csv'))
-    by_name = {osp.basename(osp.normpath(d)): d for d in args.run_dirs}
-    series = [(name, load_run_records(by_name[name])) for name, _, _ in runs]
-    plot_all(series, args.out, grid_names={name for name, group, _ in runs if group == 'grid'})
+    series = [(name, load_run_records(run_dir)) for name, _, _, run_dir in runs]
+    plot_all(series, args.out, grid_names={name for name, group, _, _ in runs if group == 'grid'})
     print(markdown)
     print(f'written to {args.out}: carbon_report.md, carbon_report.csv, energy_per_epoch.png, '
           'cumulative_co2.png, tau_histogram.png')

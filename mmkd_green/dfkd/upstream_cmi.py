@@ -331,9 +331,10 @@ class UpstreamCMIAdapter:
     def jsonl(self) -> str:
         return osp.join(self.work_dir, 'carbon', 'carbon.jsonl')
 
-    def _append(self, record: dict) -> None:
-        from mmkd_green.energy.records import append_record
-        append_record(self.jsonl, record)
+    @property
+    def records(self):
+        from mmkd_green.energy.writer import CarbonRecords   # the hook's writer
+        return CarbonRecords(self.work_dir, self.session)
 
     def _tau_summary(self):
         from mmkd_green.energy.tau_stats import TauStats
@@ -347,34 +348,30 @@ class UpstreamCMIAdapter:
     def start_meter(self) -> None:
         from mmkd_green.energy import EnergyMeter
         self.meter = EnergyMeter(**self.meter_args).start()
-        self._append(dict(type='start', session=self.session, meter=self.meter.describe(),
-                          run_info=dict(upstream=f'{UPSTREAM_REPO}@{UPSTREAM_COMMIT}',
-                                        work_dir=self.work_dir, data_root=self.data_root,
-                                        val_subset=self.val_subset,
-                                        sampler=dict(type=type(self.sampler).__name__,
-                                                     **vars(self.sampler)))))
+        self.records.start(self.meter, dict(upstream=f'{UPSTREAM_REPO}@{UPSTREAM_COMMIT}',
+                                            work_dir=self.work_dir, data_root=self.data_root,
+                                            val_subset=self.val_subset,
+                                            sampler=dict(type=type(self.sampler).__name__,
+                                                         **vars(self.sampler))))
         self.meter.epoch_start()
 
     def end_epoch(self) -> None:
         self.epoch += 1
         record = self.meter.epoch_end(session=self.session, epoch=self.epoch,
                                       tau=self._tau_summary())
-        self._append(record)
+        self.records.segment(record)
 
     def log_metrics(self, metrics: dict) -> None:
-        self._append(dict(type='val', session=self.session, epoch=self.epoch, metrics=metrics))
+        self.records.val(self.epoch, metrics)
 
-    def stop_meter(self) -> Optional[dict]:
+    def stop_meter(self, finished: bool = True) -> Optional[dict]:
         if self.meter is None:
             return None
-        record = self.meter.stop(session=self.session, epoch=None, tau=self._tau_summary())
+        record = self.meter.stop(session=self.session, epoch=None, tau=self._tau_summary(),
+                                 finished=finished)
         if record is not None:
-            self._append(record)
-        from mmkd_green.energy.records import read_records, write_json_atomic
-        from mmkd_green.energy.report import aggregate
-        totals = aggregate(read_records(self.jsonl)[0])
-        write_json_atomic(osp.join(self.work_dir, 'carbon', 'summary.json'),
-                          dict(totals=totals, meter=self.meter.describe(), session=self.session))
+            self.records.segment(record)
+        totals = self.records.summary(self.meter)
         self.meter = None
         return totals
 
@@ -388,10 +385,17 @@ class UpstreamCMIAdapter:
             tv_datasets, CIFAR10=pickle_cifar_class('CIFAR10', self.data_root, self.val_subset),
             CIFAR100=pickle_cifar_class('CIFAR100', self.data_root, self.val_subset))
         self.registry = registry
-        datafree.criterions.KLDiv = sampled_kldiv_class(self.sampler, self.taus)
+        adapter = self
+
+        class MeteredKLDiv(sampled_kldiv_class(self.sampler, self.taus)):
+            def __init__(self, *args, **kwargs):   # upstream builds it once its models are on
+                super().__init__(*args, **kwargs)  # their device: the meter's GPUs resolve now
+                if adapter.meter is not None:
+                    adapter.meter.open_devices()
+
+        datafree.criterions.KLDiv = MeteredKLDiv
         original = getattr(datafree.evaluators.classification_evaluator, '__wrapped__',
                            datafree.evaluators.classification_evaluator)
-        adapter = self
 
         def classification_evaluator(*args, **kwargs):
             evaluator = original(*args, **kwargs)
@@ -494,13 +498,15 @@ class UpstreamCMIAdapter:
         sys.argv = [script, *argv]
         os.chdir(self.work_dir)
         self.start_meter()
+        finished = False
         try:
             upstream['main']()
+            finished = True
         finally:
             sys.argv = old_argv
             os.chdir(old_cwd)
             self._drop_new_handlers(handlers)
-            totals = self.stop_meter()
+            totals = self.stop_meter(finished=finished)
         return totals
 
     @staticmethod

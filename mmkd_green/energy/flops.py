@@ -14,6 +14,11 @@ as 2·m·k·n, convolutions alike); element-wise ops, normalisation and optimize
 * Inference: the FLOPs of one real val/test iteration divided by its batch size (the model's
   predict path: the student of a distiller).
 
+Counting once: a step's FLOPs depend only on the model and the shapes of its inputs, so the
+hook counts the first iteration of the first segment and re-uses that count in later segments
+whose first batch has the same :func:`flop_cache_key` (same model object, parameter shapes and
+batch tensor shapes/dtypes); any change (other image sizes, a different model) counts again.
+
 The counter is a dispatch mode: every op runs unchanged (same kernels, same results), so counting
 does not change numerics or RNG state.
 
@@ -69,6 +74,24 @@ class StepFlopCounter:
         mode, self._mode = self._mode, None
         mode.__exit__(None, None, None)
         return int(mode.get_total_flops())
+
+
+def _shapes(obj, depth=0):
+    if torch.is_tensor(obj):
+        return (tuple(obj.shape), obj.dtype, obj.device.type)
+    if depth > 4:
+        return type(obj).__name__
+    if isinstance(obj, dict):
+        return tuple((k, _shapes(v, depth + 1)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__,) + tuple(_shapes(v, depth + 1) for v in obj)
+    return type(obj).__name__
+
+
+def flop_cache_key(model, batch) -> tuple:
+    """What a train step's FLOP count depends on: the model (object and parameter shapes) and
+    the shapes, dtypes and devices of the batch's tensors (nested dicts/lists)."""
+    return (id(model), tuple(tuple(p.shape) for p in model.parameters()), _shapes(batch))
 
 
 def count_flops(fn, *args, **kwargs):

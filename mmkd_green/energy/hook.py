@@ -20,7 +20,8 @@ Output (rank 0), under ``<work_dir>/carbon/``:
 Scalars go to the runner's visualizer (TensorBoard when configured): ``carbon/energy_kwh``,
 ``carbon/co2_g``, ``carbon/cum_co2_g``, ``carbon/train_flops``, ``carbon/<component>_j``.
 
-FLOPs (see :mod:`.flops`): counted on the first real train iteration of every segment, and on
+FLOPs (see :mod:`.flops`): counted on the first real train iteration of the first segment (again
+only when a segment starts with other input shapes or another model), and on
 the first real val/test iteration for the per-image inference FLOPs; a run without validation
 counts one sample of its first train batch at the end, in eval mode under ``no_grad`` (the
 training mode is restored). No extra train-mode forward is ever run.
@@ -41,12 +42,12 @@ from mmengine.model import is_model_wrapper
 from ..registry import HOOKS
 from ..temperature.hook import infer_batch_size
 from ..utils.hub_keys import EXTRA_TRAIN_FLOPS_KEY, TAU_INFO_KEY
-from .flops import StepFlopCounter, scale_train_flops
+from .flops import StepFlopCounter, flop_cache_key, scale_train_flops
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
-from .records import append_record, read_records, write_json_atomic
-from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
-from .settings import DEFAULT_PUE
+from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME
+from .settings import DEFAULT_PUE, check_interval
 from .tau_stats import TauStats
+from .writer import CarbonRecords
 
 
 def _guarded(method):
@@ -104,8 +105,7 @@ class CarbonFootprintHook(Hook):
                  cpu_power_per_core_w: Optional[float] = None, count_flops: bool = True,
                  interval: Optional[int] = None, gpu_devices='auto',
                  rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0):
-        if interval is not None and (not isinstance(interval, int) or interval < 1):
-            raise ValueError(f'CarbonFootprintHook: `interval` must be an int >= 1, got {interval!r}')
+        check_interval(interval)
         self.meter_args = dict(pue=pue, carbon_intensity=carbon_intensity, country=country,
                                live_intensity=live_intensity,
                                cpu_power_per_core_w=cpu_power_per_core_w,
@@ -124,6 +124,8 @@ class CarbonFootprintHook(Hook):
         self._last_metrics = None
         self._cum_co2 = 0.0
         self._extra_flops_seen = 0
+        self._flop_cache = (None, None)   # (flop_cache_key, (FLOPs, batch size)) of the count
+        self._flop_key = None
         self._reset_segment()
 
     # ------------------------------------------------------------------ helpers
@@ -137,6 +139,9 @@ class CarbonFootprintHook(Hook):
 
     def _is_main(self, runner) -> bool:
         return runner.rank == 0
+
+    def _records(self, runner) -> CarbonRecords:
+        return CarbonRecords(runner.work_dir, self.session)
 
     def _paths(self, runner):
         base = osp.join(runner.work_dir, CARBON_DIR)
@@ -184,16 +189,15 @@ class CarbonFootprintHook(Hook):
 
     @_guarded
     def _start(self, runner) -> None:
-        meter = EnergyMeter(gpu_devices=self._gpu_indices(runner), logger=runner.logger,
-                            **self.meter_args)
+        # the devices are resolved when the first epoch starts (the model is on them by then)
+        meter = EnergyMeter(gpu_devices=functools.partial(self._gpu_indices, runner),
+                            logger=runner.logger, **self.meter_args)
         meter.start()
         self.meter = meter
         self._reset_segment()
         if self._is_main(runner):
-            jsonl, _ = self._paths(runner)
-            append_record(jsonl, dict(type='start', session=self.session,
-                                      meter=self.meter.describe(),
-                                      run_info=self._run_info(runner)))
+            jsonl = self._records(runner).jsonl
+            self._records(runner).start(self.meter, self._run_info(runner))
             desc = self.meter.describe()
             runner.logger.info(
                 f'CarbonFootprintHook: PUE {desc["pue"]}, {desc["carbon_intensity"]:g} g CO2/kWh '
@@ -222,8 +226,10 @@ class CarbonFootprintHook(Hook):
         return int(delta)
 
     def before_train_epoch(self, runner) -> None:
-        if self.meter is not None and self._by_epoch:
-            self.meter.epoch_start()
+        if self.meter is not None:
+            self.meter.open_devices()      # first epoch: resolve the GPUs (never raises)
+            if self._by_epoch:
+                self.meter.epoch_start()
 
     @_guarded
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
@@ -232,8 +238,13 @@ class CarbonFootprintHook(Hook):
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
                 self._sample = _first_sample(data_batch)
-            if self._counted is None:
-                self._flops.enter()
+            if self._counted is None:     # first iteration of the segment
+                key = flop_cache_key(self._model(runner), data_batch)
+                if key == self._flop_cache[0]:
+                    self._counted = self._flop_cache[1]   # same model and shapes: re-use
+                else:
+                    self._flop_key = key
+                    self._flops.enter()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.meter is None:
@@ -248,6 +259,7 @@ class CarbonFootprintHook(Hook):
         bs = infer_batch_size(data_batch)
         if self._flops.active:
             self._counted = (self._flops.exit(), bs)
+            self._flop_cache = (self._flop_key, self._counted)
         self._iters += 1
         if bs is None:
             self._samples_known = False
@@ -287,10 +299,8 @@ class CarbonFootprintHook(Hook):
         self._val_flops.exit()
         self._last_metrics = dict(metrics) if metrics else None
         if self._is_main(runner):
-            jsonl, _ = self._paths(runner)
-            append_record(jsonl, dict(type='val', session=self.session, epoch=runner.epoch,
-                                      iter=runner.iter, metrics=self._last_metrics,
-                                      infer_flops_per_image=self.infer_flops_per_image))
+            self._records(runner).val(runner.epoch, self._last_metrics, iter=runner.iter,
+                                      infer_flops_per_image=self.infer_flops_per_image)
 
     @_guarded
     def _count_inference_at_end(self, runner) -> None:
@@ -357,8 +367,7 @@ class CarbonFootprintHook(Hook):
     def _publish(self, runner, record: dict) -> None:
         if record.pop('hook_error', None):
             record['measured'] = False
-        jsonl, _ = self._paths(runner)
-        append_record(jsonl, record)
+        self._records(runner).segment(record)
         self._cum_co2 += record.get('co2_g') or 0.0
         scalars = {'carbon/energy_kwh': record['energy_kwh'], 'carbon/co2_g': record['co2_g'],
                    'carbon/cum_co2_g': self._cum_co2}
@@ -380,12 +389,8 @@ class CarbonFootprintHook(Hook):
     def _write_summary(self, runner) -> None:
         if not self._is_main(runner):
             return
-        jsonl, summary = self._paths(runner)
-        records, torn = read_records(jsonl)
-        totals = aggregate(records)
-        write_json_atomic(summary, dict(totals=totals, meter=self.meter.describe(),
-                                        run_info=self._run_info(runner), session=self.session,
-                                        torn_lines=torn))
+        writer = self._records(runner)
+        totals, summary = writer.summary(self.meter, self._run_info(runner)), writer.summary_path
         runner.logger.info(
             f'carbon total: {totals["energy_kwh"]:.4g} kWh (IT {totals["energy_kwh_it"]:.4g}), '
             f'{totals["co2_g"]:.4g} g CO2, train FLOPs {totals["train_flops"]}, inference '

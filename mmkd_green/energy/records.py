@@ -3,7 +3,8 @@
 ``append_record`` writes ``json + '\\n'`` with a single ``write``, then ``flush`` + ``os.fsync``
 (and fsyncs the directory when the file is created), so a record is on disk before training goes
 on; a crash (``kill -9``) loses at most the segment in flight. ``read_records`` skips a torn last
-line (a write interrupted mid-way) and reports it.
+line (a write interrupted mid-way) and reports it; the next ``append_record`` (a resumed run)
+first ends the torn line with a newline, so the torn bytes never swallow the new record.
 """
 import json
 import math
@@ -43,11 +44,23 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _ends_with_newline(path: str) -> bool:
+    """True for an empty file or one whose last byte is a newline."""
+    with open(path, 'rb') as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b'\n'
+
+
 def append_record(path: str, record: dict) -> None:
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     created = not osp.exists(path)
     line = json.dumps(to_jsonable(record), sort_keys=False) + '\n'
+    if not created and not _ends_with_newline(path):
+        line = '\n' + line     # end a torn last line (kill -9 mid-write) so it stays alone
     with open(path, 'a', encoding='utf-8') as f:
         f.write(line)
         f.flush()

@@ -5,6 +5,7 @@
 source of truth), so it works on finished runs, crashed runs (no ``summary.json``) and resumed runs
 (every attempt's energy was spent, so every segment counts).
 """
+import os
 import os.path as osp
 from typing import List, Optional
 
@@ -42,11 +43,16 @@ def aggregate(records: List[dict]) -> dict:
     components = {}
     for r in segs:
         for comp, c in (r.get('components') or {}).items():
-            slot = components.setdefault(comp, dict(energy_j=None, methods=[]))
+            slot = components.setdefault(comp, dict(energy_j=None, methods=[], sources=[],
+                                                    unread_segments=0))
             if c.get('energy_j') is not None:
                 slot['energy_j'] = (slot['energy_j'] or 0.0) + c['energy_j']
+            elif c.get('method') != 'unavailable':
+                slot['unread_segments'] += 1
             if c.get('method') not in slot['methods']:
                 slot['methods'].append(c.get('method'))
+            if c.get('source') and c['source'] not in slot['sources']:
+                slot['sources'].append(c['source'])
     return dict(
         energy_kwh=_sum(r.get('energy_kwh') for r in segs) or 0.0,
         energy_kwh_it=_sum(r.get('energy_kwh_it') for r in segs) or 0.0,
@@ -58,7 +64,7 @@ def aggregate(records: List[dict]) -> dict:
         metric=vals[-1].get('metrics') if vals else None,
         segments=len(segs),
         unmeasured_segments=sum(not r.get('measured', True) for r in segs),
-        finished=bool(segs) and segs[-1].get('type') == 'final',
+        finished=run_finished(segs),
         attempts=len(starts),
         components=components,
         tau=TauStats.merge(r.get('tau') for r in segs),
@@ -66,6 +72,29 @@ def aggregate(records: List[dict]) -> dict:
         pue=segs[-1].get('pue') if segs else None,
         carbon_intensity=segs[-1].get('carbon_intensity') if segs else None,
     )
+
+
+def run_finished(segments: List[dict]) -> bool:
+    """A run finished when its last segment line is a ``final`` one not marked
+    ``finished: false`` (a crash or kill leaves no ``final`` line; the upstream adapter writes
+    ``finished: false`` when upstream raised)."""
+    return bool(segments) and segments[-1].get('type') == 'final' and \
+        segments[-1].get('finished', True) is not False
+
+
+def methods_text(components: dict) -> str:
+    """``'cpu estimated (cpu-time), dram unavailable, gpu measured (nvml)'`` from
+    :func:`aggregate`'s ``components``; ``*`` marks a component some segments could not read."""
+    parts = []
+    for comp in sorted(components):
+        c = components[comp]
+        text = f'{comp} {"/".join(m for m in c["methods"] if m)}'
+        if c.get('sources'):
+            text += f' ({"+".join(c["sources"])})'
+        if c.get('unread_segments'):
+            text += f' *{c["unread_segments"]} unread'
+        parts.append(text)
+    return ', '.join(parts)
 
 
 def load_run_records(run_dir: str) -> List[dict]:
@@ -88,9 +117,9 @@ def load_run_totals(run_dir: str) -> dict:
 # ---------------------------------------------------------------------- the paper's table
 GRID_SAMPLERS = ('ConstantTemperature',)
 COLUMNS = ('run', 'group', 'metric', 'train_flops', 'infer_flops_per_image', 'kwh_it', 'kwh',
-           'co2_g')
+           'co2_g', 'finished', 'energy_methods')
 HEADERS = ('run', 'group', 'metric', 'train FLOPs', 'inference FLOPs/img', 'kWh (IT)',
-           'kWh (with PUE)', 'g CO2-eq')
+           'kWh (with PUE)', 'g CO2-eq', 'finished', 'energy methods')
 
 
 def sampler_type(totals: dict) -> Optional[str]:
@@ -131,25 +160,50 @@ def _row(run, group, totals, metric_key):
     return dict(run=run, group=group, metric=metric_text(totals.get('metric'), metric_key),
                 train_flops=totals.get('train_flops'),
                 infer_flops_per_image=totals.get('infer_flops_per_image'),
-                kwh_it=totals['energy_kwh_it'], kwh=totals['energy_kwh'], co2_g=totals['co2_g'])
+                kwh_it=totals['energy_kwh_it'], kwh=totals['energy_kwh'], co2_g=totals['co2_g'],
+                finished='yes' if totals.get('finished') else 'NO',
+                energy_methods=methods_text(totals.get('components') or {}))
 
 
-def build_table(run_dirs, grid_glob: Optional[str] = None, metric_key: Optional[str] = None):
+def run_names(run_dirs) -> List[str]:
+    """Display names: the folder name, or as many parent folders as make it unique
+    (``a/run`` and ``b/run``)."""
+    parts = [osp.abspath(d).rstrip(os.sep).split(os.sep) for d in run_dirs]
+    depth = [1] * len(parts)
+    while True:
+        names = ['/'.join(p[-k:]) for p, k in zip(parts, depth)]
+        clash = {n for n in names if names.count(n) > 1}
+        if not clash or all(k >= len(p) for p, k, n in zip(parts, depth, names) if n in clash):
+            return names
+        depth = [k + 1 if n in clash and k < len(p) else k
+                 for p, k, n in zip(parts, depth, names)]
+
+
+class UnfinishedRunsError(ValueError):
+    """A grid/stochastic ratio would compare runs of which some did not finish."""
+
+
+def build_table(run_dirs, grid_glob: Optional[str] = None, metric_key: Optional[str] = None,
+                allow_unfinished: bool = False):
     """Rows of the paper's table: every run, then ``grid total`` (the grid runs summed), and for
-    each stochastic run a ``ratio grid/<run>`` row (grid total divided by that run)."""
+    each stochastic run a ``ratio grid/<run>`` row (grid total divided by that run).
+
+    Returns ``(rows, runs)``, ``runs`` = ``[(name, group, totals, run_dir)]``. A ratio involving
+    an unfinished run (crashed, killed, still running) raises :class:`UnfinishedRunsError`
+    unless ``allow_unfinished``; then its row is named ``... (UNFINISHED runs)``."""
     runs = []
-    for run_dir in run_dirs:
+    for name, run_dir in zip(run_names(run_dirs), run_dirs):
         totals = load_run_totals(run_dir)
-        runs.append((osp.basename(osp.normpath(run_dir)), classify_run(run_dir, totals, grid_glob),
-                     totals))
+        runs.append((name, classify_run(run_dir, totals, grid_glob), totals, run_dir))
     order = {'grid': 0, 'stochastic': 1, 'other': 2}
     runs.sort(key=lambda r: (order[r[1]], r[0]))
-    rows = [_row(name, group, totals, metric_key) for name, group, totals in runs]
+    rows = [_row(name, group, totals, metric_key) for name, group, totals, _ in runs]
     grid = [r for r in rows if r['group'] == 'grid']
     out = list(rows)
     if grid:
         total = dict(run=f'grid total ({len(grid)} runs)', group='grid total', metric='',
-                     infer_flops_per_image=None)
+                     infer_flops_per_image=None,
+                     finished='yes' if all(r['finished'] == 'yes' for r in grid) else 'NO')
         for key in ('train_flops', 'kwh_it', 'kwh', 'co2_g'):
             values = [r[key] for r in grid]
             total[key] = None if any(v is None for v in values) else sum(values)
@@ -157,8 +211,16 @@ def build_table(run_dirs, grid_glob: Optional[str] = None, metric_key: Optional[
         for r in rows:
             if r['group'] != 'stochastic':
                 continue
-            ratio = dict(run=f'ratio grid/{r["run"]}', group='ratio', metric='',
-                         infer_flops_per_image=None)
+            unfinished = [g['run'] for g in grid + [r] if g['finished'] != 'yes']
+            if unfinished and not allow_unfinished:
+                raise UnfinishedRunsError(
+                    f'ratio grid/{r["run"]}: run(s) {", ".join(unfinished)} did not finish (no '
+                    f'`final` line in carbon/carbon.jsonl: crashed, killed or still running), so '
+                    f'the ratio would compare incomplete totals. Resume or rerun them, or pass '
+                    f'--allow-unfinished (allow_unfinished=True) to compute it anyway, marked.')
+            ratio = dict(run=f'ratio grid/{r["run"]}' + (' (UNFINISHED runs)' if unfinished
+                                                         else ''),
+                         group='ratio', metric='', infer_flops_per_image=None)
             for key in ('train_flops', 'kwh_it', 'kwh', 'co2_g'):
                 ratio[key] = (total[key] / r[key]) if total[key] is not None and r[key] else None
             out.append(ratio)

@@ -98,3 +98,72 @@ def fetch_live_intensity(zone: str, token: Optional[str] = None, timeout_s: floa
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         payload = json.loads(response.read().decode('utf-8'))
     return check_intensity(float(payload['carbonIntensity']), 'carbonIntensity (live)')
+
+
+# ---------------------------------------------------------------------- meter settings
+POLL_INTERVAL_RANGE_S = (0.01, 60.0)
+LIVE_INTENSITY_KEYS = ('zone', 'token_env', 'timeout_s', 'url')
+DEFAULT_TOKEN_ENV = 'ELECTRICITYMAPS_TOKEN'
+
+
+def check_poll_interval(value) -> float:
+    """Background poll period: RAPL counters wrap after minutes at high power, so the period must
+    stay far below that; below 10 ms the polling thread itself costs CPU time."""
+    low, high = POLL_INTERVAL_RANGE_S
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f'`poll_interval_s` must be a number of seconds in [{low:g}, {high:g}] '
+                         f'(default 1.0), got {value!r}')
+    return float(value)
+
+
+def check_gpu_devices(value):
+    """``'auto'``, ``None``/``[]``, a list/tuple of CUDA indices >= 0, or a callable returning one
+    of these (resolved when the first epoch starts)."""
+    if value in ('auto', None) or callable(value):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
+        return list(value)
+    raise ValueError(f'`gpu_devices` must be "auto" (the CUDA devices the model is on when the '
+                     f'first epoch starts), None or [] (no GPU metering), or a list of CUDA '
+                     f'indices >= 0 such as [0, 1]; got {value!r}')
+
+
+def check_interval(value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f'CarbonFootprintHook: `interval` must be None (default: the loop\'s '
+                         f'val_interval, else 1000) or an int >= 1 (iterations per record), got '
+                         f'{value!r}')
+    return value
+
+
+def check_live_intensity(value) -> Optional[dict]:
+    """``dict(zone='DK-DK1', token_env='ELECTRICITYMAPS_TOKEN', timeout_s=5.0[, url=...])``.
+
+    The API token is read from the environment variable ``token_env`` at start, never from the
+    config (mmengine dumps the config into the work_dir and the logs)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get('zone'), str):
+        raise ValueError('`live_intensity` must be a dict with a `zone` (e.g. dict(zone="DK-DK1", '
+                         f'token_env="{DEFAULT_TOKEN_ENV}", timeout_s=5.0)), got {value!r}'
+                         if not isinstance(value, dict) or 'token' not in value else
+                         '`live_intensity` must be a dict with a `zone` (e.g. dict(zone='
+                         f'"DK-DK1", token_env="{DEFAULT_TOKEN_ENV}", timeout_s=5.0))')
+    if 'token' in value:
+        raise ValueError('`live_intensity` must not hold the API token (the config is dumped '
+                         'into the work_dir and logged). Put it in an environment variable and '
+                         f'name that: live_intensity=dict(zone=..., token_env='
+                         f'"{DEFAULT_TOKEN_ENV}") (the default name).')
+    unknown = set(value) - set(LIVE_INTENSITY_KEYS)
+    if unknown:
+        raise ValueError(f'`live_intensity` has unknown keys {sorted(unknown)}; allowed: '
+                         f'{", ".join(LIVE_INTENSITY_KEYS)}')
+    if not isinstance(value.get('token_env', DEFAULT_TOKEN_ENV), str):
+        raise ValueError(f'`live_intensity.token_env` must be the name of an environment '
+                         f'variable, got {value["token_env"]!r}')
+    timeout = value.get('timeout_s', 5.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
+        raise ValueError(f'`live_intensity.timeout_s` must be in (0, 60] s, got {timeout!r}')
+    return dict(value)

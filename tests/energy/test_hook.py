@@ -108,7 +108,7 @@ def test_meter_failure_never_stops_training(tmp_path, caplog):
     assert runner.train_loop.epoch == 3
     segs = [r for r in _lines(tmp_path / 'run') if r['type'] == 'epoch']
     assert [r['measured'] for r in segs] == [True, False, False]
-    assert segs[0]['components']['cpu'] == dict(energy_j=50.0, method='measured',
+    assert segs[0]['components']['cpu'] == dict(energy_j=50.0, method='measured', source='rapl',
                                                 detail=segs[0]['components']['cpu']['detail'])
     assert load_run_totals(str(tmp_path / 'run'))['unmeasured_segments'] == 3 - 1 + 1  # + final
 

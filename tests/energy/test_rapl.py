@@ -47,7 +47,7 @@ def test_missing_dir_and_unreadable_counter_have_the_fix(tmp_path):
     target = osp.join(root, 'intel-rapl:1', 'energy_uj')
     os.remove(target)
     os.mkdir(target)          # unreadable as a counter even for root
-    with pytest.raises(SourceUnavailable, match=r'not readable.*intel-rapl:1.*chmod a\+r'):
+    with pytest.raises(SourceUnavailable, match=r'not readable.*intel-rapl:1.*CVE-2020-8694.*chmod g\+r'):
         RaplSource(root).open()
 
 
@@ -58,7 +58,7 @@ def test_meter_measures_from_fixture(tmp_path):
     add_joules(root, 'intel-rapl:0', 3600.0)
     add_joules(root, 'intel-rapl:0:2', 360.0)
     rec = meter.epoch_end(iters=1)
-    assert rec['components']['cpu'] == dict(energy_j=pytest.approx(3600.0), method='measured',
+    assert rec['components']['cpu'] == dict(energy_j=pytest.approx(3600.0), method='measured', source='rapl',
                                             detail=rec['components']['cpu']['detail'])
     assert rec['components']['dram']['energy_j'] == pytest.approx(360.0)
     assert rec['components']['dram']['method'] == 'measured'
@@ -82,10 +82,11 @@ def test_meter_falls_back_to_labelled_estimate_and_says_why_once(tmp_path, caplo
             meter.epoch_end()
         meter.stop()
     warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1 and 'chmod a+r' in warnings[0] and 'ESTIMATED' in warnings[0]
+    assert len(warnings) == 1 and 'chmod g+r' in warnings[0] and 'ESTIMATED' in warnings[0]
+    assert 'a+r' not in warnings[0]   # never advise world-readable counters (CVE-2020-8694)
     rec = meter.records[0]
     assert rec['components']['cpu']['method'] == 'estimated'
-    assert rec['components']['dram'] == dict(energy_j=None, method='unavailable',
+    assert rec['components']['dram'] == dict(energy_j=None, method='unavailable', source=None,
                                              detail=rec['components']['dram']['detail'])
 
 

@@ -58,14 +58,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_live_intensity_is_opt_in_and_times_out(tmp_path):
+def test_live_intensity_is_opt_in_and_times_out(tmp_path, monkeypatch):
+    monkeypatch.setenv('MY_EM_TOKEN', 'abc')
     server = http.server.HTTPServer(('127.0.0.1', 0), _Handler)
     server.seen = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         url = f'http://127.0.0.1:{server.server_port}/v3/carbon-intensity/latest'
-        meter = EnergyMeter(gpu_devices=None, live_intensity=dict(zone='DK-DK1', token='abc',
+        meter = EnergyMeter(gpu_devices=None, live_intensity=dict(zone='DK-DK1', token_env='MY_EM_TOKEN',
                                                                   timeout_s=5, url=url)).start()
         meter.stop()
         assert meter.carbon_intensity == 123.5 and 'live' in meter.intensity_source

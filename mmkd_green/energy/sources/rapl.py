@@ -57,6 +57,7 @@ class RaplSource(EnergySource):
 
     method = 'measured'
     scope = 'host'
+    source = 'rapl'
 
     def __init__(self, root: str = '/sys/class/powercap'):
         self.root = root
@@ -69,8 +70,8 @@ class RaplSource(EnergySource):
         if not osp.isdir(self.root):
             raise SourceUnavailable(
                 f'no RAPL interface at {self.root} (not Linux, a virtual machine or container '
-                f'without powercap, or the intel_rapl/amd_energy driver is not loaded: '
-                f'`sudo modprobe intel_rapl_common`)')
+                f'without powercap, or the powercap RAPL driver is not loaded: '
+                f'`sudo modprobe intel_rapl_msr`, which serves Intel and AMD Zen CPUs)')
         zones = []
         for entry in sorted(os.listdir(self.root)):
             if not ZONE_RE.match(entry):
@@ -104,9 +105,13 @@ class RaplSource(EnergySource):
         if unreadable:
             raise SourceUnavailable(
                 f'RAPL counters are not readable by this user: {", ".join(unreadable)}. Since '
-                f'Linux 5.10 energy_uj is root-only (CVE-2020-8694). Fix: `sudo chmod a+r '
-                f'{self.root}/*rapl*/energy_uj` (until reboot) or a udev rule '
-                f'`SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chmod a+r /sys%p/energy_uj"`.')
+                f'Linux 5.10 energy_uj is root-only because unprivileged reads leak secrets '
+                f'through power side channels (CVE-2020-8694, "Platypus"); do not make it '
+                f'world-readable. Fix: give read access to a group of trusted users only, e.g. '
+                f'a udev rule `SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp power '
+                f'/sys%p/energy_uj", RUN+="/bin/chmod g+r /sys%p/energy_uj"` with the user in '
+                f'group `power`, or run the training with the CAP_DAC_READ_SEARCH capability '
+                f'(e.g. a systemd unit with AmbientCapabilities=CAP_DAC_READ_SEARCH).')
         self.zones = zones
         self.components = tuple(sorted({z.component for z in zones}))
         names = ', '.join(sorted(f'{osp.basename(z.path)}={z.name}' for z in zones))
