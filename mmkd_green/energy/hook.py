@@ -41,7 +41,9 @@ from mmengine.model import is_model_wrapper
 from ..registry import HOOKS
 from ..temperature.current import TAU_INFO_KEY
 from ..temperature.hook import infer_batch_size
+from .budget import CarbonBudget
 from .flops import StepFlopCounter, scale_train_flops
+from .forecaster import RunForecaster, prediction_summary
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
 from .records import append_record, read_records, write_json_atomic
 from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME, aggregate
@@ -99,6 +101,12 @@ class CarbonFootprintHook(Hook):
         gpu_devices: ``'auto'`` (the CUDA devices holding the model's parameters), a list of CUDA
             indices, or ``None``.
         rapl_root (str): powercap directory; poll_interval_s (float): background poll period.
+        predict_after (int): epochs (iteration loops: intervals) measured before the whole run's
+            cost is predicted (``predicted`` line, see :mod:`.forecaster`); default 1.
+        budget_kwh / budget_co2_g (float, optional): stop at the end of the epoch where the
+            prediction or the running total would exceed it (:mod:`.budget`); default none.
+        dram_w_per_gb (float, optional): without a RAPL DRAM zone, estimate DRAM energy as this
+            many W per GB of resident memory (:mod:`.sources.dram_estimate`); default off.
     """
 
     priority = 'VERY_HIGH'   # after TemperatureHook's before_train_iter (same level, registered
@@ -108,13 +116,17 @@ class CarbonFootprintHook(Hook):
                  country: Optional[str] = None, live_intensity: Optional[dict] = None,
                  cpu_power_per_core_w: Optional[float] = None, count_flops: bool = True,
                  interval: Optional[int] = None, gpu_devices='auto',
-                 rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0):
+                 rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0,
+                 predict_after: int = 1, budget_kwh: Optional[float] = None,
+                 budget_co2_g: Optional[float] = None, dram_w_per_gb: Optional[float] = None):
         if interval is not None and (not isinstance(interval, int) or interval < 1):
             raise ValueError(f'CarbonFootprintHook: `interval` must be an int >= 1, got {interval!r}')
         self.meter_args = dict(pue=pue, carbon_intensity=carbon_intensity, country=country,
                                live_intensity=live_intensity,
                                cpu_power_per_core_w=cpu_power_per_core_w,
-                               rapl_root=rapl_root, poll_interval_s=poll_interval_s)
+                               rapl_root=rapl_root, poll_interval_s=poll_interval_s,
+                               dram_w_per_gb=dram_w_per_gb)
+        self._forecaster = RunForecaster(predict_after, CarbonBudget(budget_kwh, budget_co2_g))
         EnergyMeter(gpu_devices=None if gpu_devices == 'auto' else gpu_devices,
                     **self.meter_args)   # validates every setting now, before training starts
         self.gpu_devices = gpu_devices
@@ -194,6 +206,8 @@ class CarbonFootprintHook(Hook):
         meter.start()
         self.meter = meter
         self._reset_segment()
+        self._forecaster.attach(runner, meter, self._paths(runner)[0], self.session,
+                                self._by_epoch, self._interval, self._is_main(runner))
         if self._is_main(runner):
             jsonl, _ = self._paths(runner)
             append_record(jsonl, dict(type='start', session=self.session,
@@ -220,6 +234,8 @@ class CarbonFootprintHook(Hook):
     def before_train(self, runner) -> None:
         # after load_or_resume: extra FLOPs of earlier attempts were recorded by those attempts
         self._extra_flops_seen = runner.message_hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0
+        if self.meter is not None:
+            self._forecaster.attempt_start(runner)   # collective
 
     def _take_extra_flops(self, runner) -> int:
         total = runner.message_hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0
@@ -229,11 +245,13 @@ class CarbonFootprintHook(Hook):
     def before_train_epoch(self, runner) -> None:
         if self.meter is not None and self._by_epoch:
             self.meter.epoch_start()
+            self._forecaster.unit_start()
 
     @_guarded
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self.meter is None:
             return
+        self._forecaster.unit_start()
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
                 self._sample = _first_sample(data_batch)
@@ -247,6 +265,7 @@ class CarbonFootprintHook(Hook):
         # outside the guard: every rank must reach the collective in _close_segment
         if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
             self._close_segment(runner, iters_done=runner.iter + 1)
+            self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
 
     @_guarded
     def _count_iter(self, runner, data_batch) -> None:
@@ -266,8 +285,13 @@ class CarbonFootprintHook(Hook):
         self._flops.exit()     # a step that raised leaves the counter open
         if self._by_epoch or self._iters:   # (iteration loops: the last partial interval)
             self._close_segment(runner, iters_done=runner.iter)
+            self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
 
     # ------------------------------------------------------------------ val / test
+    def before_val_epoch(self, runner) -> None:
+        if self.meter is not None:
+            self._forecaster.val_start()
+
     @_guarded
     def before_val_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self.meter is not None and self.count_flops and self.infer_flops_per_image is None:
@@ -285,8 +309,13 @@ class CarbonFootprintHook(Hook):
     before_test_iter = before_val_iter
     after_test_iter = after_val_iter
 
-    @_guarded
     def after_val_epoch(self, runner, metrics=None) -> None:
+        self._record_val(runner, metrics)
+        if self.meter is not None:
+            self._forecaster.val_end(runner)      # collective when a prediction waits for it
+
+    @_guarded
+    def _record_val(self, runner, metrics=None) -> None:
         if self.meter is None:
             return
         self._val_flops.exit()
@@ -346,7 +375,7 @@ class CarbonFootprintHook(Hook):
             extra = dict(session=getattr(self, 'session', None), hook_error=repr(err))
         try:
             if final:
-                extra.update(epoch=None)
+                extra.update(epoch=None, **self._forecaster.final_fields())
                 record = self.meter.stop(**extra)         # collective on every rank
             else:
                 record = self.meter.epoch_end(**extra)    # collective on every rank
@@ -390,7 +419,8 @@ class CarbonFootprintHook(Hook):
         totals = aggregate(records)
         write_json_atomic(summary, dict(totals=totals, meter=self.meter.describe(),
                                         run_info=self._run_info(runner), session=self.session,
-                                        torn_lines=torn))
+                                        torn_lines=torn,
+                                        prediction=prediction_summary(records, totals)))
         runner.logger.info(
             f'carbon total: {totals["energy_kwh"]:.4g} kWh (IT {totals["energy_kwh_it"]:.4g}), '
             f'{totals["co2_g"]:.4g} g CO2, train FLOPs {totals["train_flops"]}, inference '

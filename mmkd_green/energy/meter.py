@@ -43,6 +43,7 @@ from .settings import (DEFAULT_PUE, JOULES_PER_KWH, check_pue, fetch_live_intens
                        resolve_intensity)
 from .sources import NvmlGpuSource, ProcessCpuEstimate, RaplSource, SourceUnavailable
 from .sources.cpu_power import per_core_power
+from .sources.dram_estimate import ResidentMemoryDramEstimate, check_w_per_gb
 from .tau_stats import TauStats
 
 DEFAULT_RAPL_ROOT = '/sys/class/powercap'
@@ -79,8 +80,10 @@ class EnergyMeter:
                  cpu_power_per_core_w: Optional[float] = None,
                  gpu_devices: Union[str, Sequence[int], None] = 'auto',
                  rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0,
-                 host_leader: Optional[bool] = None, logger: Optional[logging.Logger] = None):
+                 host_leader: Optional[bool] = None, logger: Optional[logging.Logger] = None,
+                 dram_w_per_gb: Optional[float] = None):
         self.pue = check_pue(pue)
+        self.dram_w_per_gb = None if dram_w_per_gb is None else check_w_per_gb(dram_w_per_gb)
         self.carbon_intensity, self.intensity_source = resolve_intensity(carbon_intensity, country)
         if live_intensity is not None:
             if not isinstance(live_intensity, dict) or not isinstance(live_intensity.get('zone'), str):
@@ -158,11 +161,14 @@ class EnergyMeter:
             estimate = ProcessCpuEstimate(self.cpu_power_per_core_w)
             estimate.open()
             self._add(estimate)
+            dram = ('DRAM energy is not measured.' if self.dram_w_per_gb is None
+                    else 'DRAM energy is ESTIMATED from resident memory.')
             self._warn_once('rapl', f'{err}. CPU energy is ESTIMATED instead: {estimate.detail}; '
-                                    'DRAM energy is not measured.')
+                                    + dram)
             self.components['dram'] = dict(
                 method='unavailable', detail=f'no readable RAPL dram zone ({err})',
                 scope='host', source=None)
+            self._dram_estimate()
         if rapl is not None:
             if self._leader:
                 self._add(rapl)
@@ -175,6 +181,19 @@ class EnergyMeter:
             if 'dram' not in rapl.components:
                 self.components['dram'] = dict(method='unavailable', scope='host', source=None,
                                                detail=f'no RAPL dram zone under {self.rapl_root}')
+                self._dram_estimate()
+
+    def _dram_estimate(self) -> None:
+        """Opt-in (``dram_w_per_gb``): DRAM estimated from resident memory instead of unavailable."""
+        if self.dram_w_per_gb is None:
+            return
+        source = ResidentMemoryDramEstimate(self.dram_w_per_gb)
+        try:
+            source.open()
+        except SourceUnavailable as err:
+            self._warn_once('dram', f'DRAM estimate unavailable: {err}')
+            return
+        self._add(source)
 
     def _read_all(self) -> Dict[str, Optional[float]]:
         out: Dict[str, Optional[float]] = {}
