@@ -45,12 +45,14 @@ class CarbonBudget:
         if self.co2_g is not None:
             yield 'co2_g', self.co2_g, 'g CO2'
 
-    def exhausted(self, spent: dict) -> Optional[str]:
-        """Why a run that already spent ``spent`` may not train any further, or ``None``."""
+    def exhausted(self, spent: dict, last_unit: dict) -> Optional[str]:
+        """Why a resumed run that already spent ``spent`` (its last epoch: ``last_unit``) may not
+        train one more epoch, or ``None``."""
         for key, limit, label in self._limits():
-            if spent[key] >= limit:
-                return (f'the run already spent {spent[key]:.4g} {label} (earlier attempts), '
-                        f'budget {limit:.4g} {label}')
+            if spent[key] + last_unit[key] > limit:
+                return (f'earlier attempts spent {spent[key]:.4g} {label}; one more epoch like '
+                        f'the last (~{last_unit[key]:.4g} {label}) would exceed the budget '
+                        f'{limit:.4g} {label}')
         return None
 
     def verdict(self, forecast: dict, predicted: bool) -> Optional[str]:

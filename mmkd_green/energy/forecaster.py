@@ -7,11 +7,12 @@ Timeline (every rank calls the same methods in the same order; :meth:`unit_end`,
     attach      meter started          ledger opens 'startup'
     attempt_start  before_train        earlier attempts' cost (rank 0 reads the records); a budget
                                        already spent stops the attempt before any training
-    unit_start  first train iteration  'train'
-    unit_end    epoch / interval closed 'gap'; forecast; the predicted line once ``predict_after``
-                                       units are measured (deferred to the end of that unit's
-                                       validation when one follows, so its cost is measured);
-                                       the budget verdict, the same on every rank
+    unit_start  train epoch (interval) starts  'train'; a waiting prediction is written
+    unit_end    epoch / interval closed 'gap'; the budget verdict, the same on every rank; once
+                                       ``predict_after`` units are measured the prediction waits
+                                       for that unit's validation and checkpoint (its gap) to end:
+                                       it is written at ``val_end`` when a validation follows,
+                                       else at the next ``unit_start``
     val_start / val_end                'val' / back
 
 Record lines (rank 0, ``carbon.jsonl``): ``predicted`` (the forecast, see
@@ -68,7 +69,7 @@ class RunForecaster:
         val_loop = getattr(runner, '_val_loop', None)
         val_begin, val_interval = getattr(loop, 'val_begin', 1), getattr(loop, 'val_interval', 1)
         if self.by_epoch:
-            units, first, last = loop.max_epochs, runner.epoch, loop.max_epochs
+            units, first, last = float(loop.max_epochs), runner.epoch, loop.max_epochs
             steps = range(1, last + 1)
             val_after = [] if val_loop is None else [
                 e for e in steps if e >= val_begin and (e % val_interval == 0 or e == last)]
@@ -76,7 +77,7 @@ class RunForecaster:
             ratio_den = train_n
         else:
             last = loop.max_iters
-            units = math.ceil(last / self.interval)
+            units = last / self.interval
             first = runner.iter // self.interval
             val_after = [] if val_loop is None else sorted({
                 math.ceil(i / self.interval) for i in range(1, last + 1)
@@ -95,10 +96,13 @@ class RunForecaster:
         try:
             records, _ = read_records(self.jsonl)
         except OSError:
-            return dict(energy_j_it=0.0, seconds=0.0)
-        totals = aggregate([r for r in records if r.get('session') != self.session])
+            return dict(energy_j_it=0.0, seconds=0.0, last_unit_j=0.0)
+        earlier = [r for r in records if r.get('session') != self.session]
+        totals = aggregate(earlier)
+        units = [r for r in earlier if r.get('type') == 'epoch']
         return dict(energy_j_it=totals['energy_kwh_it'] * JOULES_PER_KWH,
-                    seconds=totals['seconds'])
+                    seconds=totals['seconds'],
+                    last_unit_j=(units[-1].get('energy_j_it') or 0.0) if units else 0.0)
 
     def _write(self, runner, record: dict) -> None:
         """Append on rank 0; a failure is logged once and never stops training."""
@@ -134,11 +138,13 @@ class RunForecaster:
             return
         self.plan = self._plan(runner)
         _, head = self._gather(runner, with_earlier=True)
-        self.earlier = head.get('earlier') or dict(energy_j_it=0.0, seconds=0.0)
+        self.earlier = head.get('earlier') or dict(energy_j_it=0.0, seconds=0.0, last_unit_j=0.0)
         if self.budget.active and 'pue' in head:
             kwh = head['pue'] * self.earlier['energy_j_it'] / JOULES_PER_KWH
-            reason = self.budget.exhausted(dict(energy_kwh=kwh,
-                                                co2_g=kwh * head['carbon_intensity']))
+            step = head['pue'] * self.earlier['last_unit_j'] / JOULES_PER_KWH
+            reason = self.budget.exhausted(
+                dict(energy_kwh=kwh, co2_g=kwh * head['carbon_intensity']),
+                dict(energy_kwh=step, co2_g=step * head['carbon_intensity']))
             if reason:
                 self._stop(runner, reason, before_any=True)
         if self.budget.active and not saves_last_checkpoint(runner):
@@ -147,15 +153,22 @@ class RunForecaster:
                 'registered, so a budget stop leaves no checkpoint of its last epoch (mmengine\'s '
                 'default_hooks.checkpoint has save_last=True)')
 
-    def _forecast(self, merged, head, use_units=None):
+    def _forecast(self, merged, head, use_units=None, open_gap_done=False):
         return forecast_run(merged, units_total=self.plan['units_total'],
                             first_unit=self.plan['first_unit'], val_after=self.plan['val_after'],
                             val_train_ratio=self.plan['val_train_ratio'], pue=head['pue'],
                             carbon_intensity=head['carbon_intensity'], earlier=self.earlier,
-                            use_units=use_units, unit=self.plan['unit'])
+                            use_units=use_units, unit=self.plan['unit'],
+                            open_gap_done=open_gap_done)
 
-    def _emit_prediction(self, runner, merged, head) -> None:
-        forecast = self._forecast(merged, head, use_units=self.predict_after)
+    def _emit_prediction(self, runner, open_gap_done: bool) -> None:
+        """Write the waiting prediction (collective)."""
+        self._pending = False
+        merged, head = self._gather(runner)
+        if merged is None:
+            return
+        forecast = self._forecast(merged, head, use_units=self.predict_after,
+                                  open_gap_done=open_gap_done)
         self._pending = False
         if forecast is None:
             return
@@ -166,9 +179,12 @@ class RunForecaster:
             f'{forecast["energy_kwh"]:.4g} kWh, {forecast["co2_g"]:.4g} g CO2, '
             f'{forecast["seconds"] / 60:.1f} min ({forecast["method"]})')
 
-    def unit_start(self) -> None:
-        if self.ledger is not None:
-            self.ledger.mark('train')
+    def unit_start(self, runner) -> None:
+        if self.ledger is None:
+            return
+        self.ledger.mark('train')
+        if self._pending:   # (collective) the previous unit's gap is now closed and measured
+            self._emit_prediction(runner, open_gap_done=False)
 
     def unit_end(self, runner) -> None:
         """A train epoch (interval) just closed (collective)."""
@@ -180,11 +196,10 @@ class RunForecaster:
             return
         done = len(merged['train'])
         unit_no = self.plan['first_unit'] + done
-        if self.predicted is None and not self._pending and done >= self.predict_after:
-            if unit_no in self.plan['val_after']:
-                self._pending = True        # predict once this unit's validation is measured
-            else:
-                self._emit_prediction(runner, merged, head)
+        if self.predicted is None and done >= self.predict_after \
+                and unit_no < self.plan['units_total']:
+            self._pending = True    # written once this unit's validation and checkpoint are done
+            self._val_follows = unit_no in self.plan['val_after']
         if self.budget.active and self.stop_reason is None \
                 and unit_no < self.plan['units_total']:
             forecast = self._forecast(merged, head)
@@ -203,12 +218,8 @@ class RunForecaster:
         if self.ledger is None:
             return
         self.ledger.mark(self._before_val or 'gap')
-        if self._pending:
-            merged, head = self._gather(runner)
-            if merged is None:
-                self._pending = False
-                return
-            self._emit_prediction(runner, merged, head)
+        if self._pending and self._val_follows:
+            self._emit_prediction(runner, open_gap_done=True)
 
     def _stop(self, runner, reason: str, forecast: Optional[dict] = None,
               before_any: bool = False) -> None:

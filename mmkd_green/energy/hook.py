@@ -245,13 +245,13 @@ class CarbonFootprintHook(Hook):
     def before_train_epoch(self, runner) -> None:
         if self.meter is not None and self._by_epoch:
             self.meter.epoch_start()
-            self._forecaster.unit_start()
+            self._forecaster.unit_start(runner)   # collective when a prediction waits
 
     @_guarded
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self.meter is None:
             return
-        self._forecaster.unit_start()
+        self._forecaster.unit_start(runner)
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
                 self._sample = _first_sample(data_batch)

@@ -20,10 +20,11 @@ the same forecast. Forecast after ``u`` of the run's ``U`` units (epochs or inte
 in this attempt; the start-up is paid once and never extrapolated. ``J_val``: the mean measured
 validation; before any validation was measured, ``mean(J_train) * r / 3`` with ``r`` = validation
 samples / train samples per unit (a validation step is a forward pass, about a third of a
-forward + backward training step). ``n_gap_left`` counts the gap after every remaining unit and the
-open one (a slight overestimate: the open gap is counted whole). The method string of each forecast
+forward + backward training step). ``n_gap_left`` counts the gap after every remaining unit, and the
+open one unless it is complete (the prediction waits for it: see :mod:`.forecaster`). The method string of each forecast
 says which of these terms were measured and which estimated.
 """
+import math
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -124,11 +125,12 @@ def _mean(items: List[List[float]], k: int) -> float:
 def forecast_run(ledger: dict, *, units_total: int, first_unit: int, val_after: Sequence[int],
                  val_train_ratio: Optional[float], pue: float, carbon_intensity: float,
                  earlier: Optional[dict] = None, use_units: Optional[int] = None,
-                 unit: str = 'epoch') -> Optional[dict]:
+                 unit: str = 'epoch', open_gap_done: bool = False) -> Optional[dict]:
     """The whole run's predicted cost from a merged ledger (:func:`merge_ledgers`).
 
     Args:
-        units_total: epochs (iteration loops: intervals) of the whole run.
+        units_total: epochs of the whole run (iteration loops: ``max_iters / interval``, maybe
+            fractional: a last partial interval costs its share).
         first_unit: units already done when this attempt started (resume), 0 for a fresh run.
         val_after: the units (1-based) after which a validation runs.
         val_train_ratio: validation samples / train samples per unit (for the estimate of a
@@ -136,6 +138,8 @@ def forecast_run(ledger: dict, *, units_total: int, first_unit: int, val_after: 
         earlier: ``energy_j_it``, ``seconds`` of the run's earlier attempts (their records).
         use_units: extrapolate from the first ``use_units`` train units of this attempt (default:
             all measured so far).
+        open_gap_done: the open gap (after the last train unit) is complete, e.g. its checkpoint
+            and validation ran: it counts as a measured gap and not as a remaining one.
 
     Returns ``None`` before the first train unit of this attempt ended (or if a source failed).
     """
@@ -154,10 +158,14 @@ def forecast_run(ledger: dict, *, units_total: int, first_unit: int, val_after: 
         spent_s += ledger['open'][1]
 
     train_left = max(units_total - done, 0)
-    vals_in_attempt = sum(1 for v in val_after if first_unit < v <= units_total)
+    vals_in_attempt = sum(1 for v in val_after if first_unit < v <= math.ceil(units_total))
     val_left = max(vals_in_attempt - len(ledger['val']), 0)
-    closed_gaps = ledger['gap'][:-1] if ledger['phase'] == 'gap' else ledger['gap']
-    gap_left = max((units_total - first_unit) - len(closed_gaps), 0)
+    open_gap = ledger['phase'] == 'gap' and ledger['gap']
+    closed_gaps = ledger['gap'][:-1] if open_gap and not open_gap_done else ledger['gap']
+    if open_gap and open_gap_done and ledger['open'] is not None:
+        closed_gaps = closed_gaps[:-1] + [[a + b for a, b in zip(closed_gaps[-1],
+                                                                  ledger['open'])]]
+    gap_left = max(math.ceil(units_total) - first_unit - len(closed_gaps), 0)
     per = dict(train_j=_mean(train, 0), train_s=_mean(train, 1))
     notes = [f'start-up of this attempt ({ledger["startup"][1]:.1f} s) counted once, not '
              f'extrapolated; train: mean of {len(train)} measured {unit}(s)']
