@@ -20,6 +20,7 @@ Record lines (rank 0, ``carbon.jsonl``): ``predicted`` (the forecast, see
 ``final`` record gets ``stop_reason``; ``summary.json`` gets ``prediction``
 (:func:`prediction_summary`).
 """
+import functools
 import math
 from typing import List, Optional
 
@@ -39,6 +40,21 @@ def _dataset_len(loader) -> Optional[int]:
         return None
 
 
+def _never_raises(method):
+    """Like the hook's guard: an error is logged once per method, training goes on."""
+    @functools.wraps(method)
+    def wrapper(self, runner, *args, **kwargs):
+        try:
+            return method(self, runner, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            if method.__name__ not in self._failed:
+                self._failed.add(method.__name__)
+                runner.logger.warning(f'CarbonFootprintHook: prediction/budget step '
+                                      f'{method.__name__} failed ({err!r}); training goes on '
+                                      f'(logged once)')
+    return wrapper
+
+
 class RunForecaster:
     """Args: ``predict_after`` (int >= 1, units measured before predicting), ``budget``."""
 
@@ -54,6 +70,7 @@ class RunForecaster:
         self._pending = False
         self._before_val = None
         self._write_failed = False
+        self._failed = set()
 
     # ------------------------------------------------------------------ setup
     def attach(self, runner, meter, jsonl: str, session: str, by_epoch: bool, interval: int,
@@ -132,6 +149,7 @@ class RunForecaster:
             return None, head
         return merge_ledgers([p['ledger'] for p in parts]), head
 
+    @_never_raises
     def attempt_start(self, runner) -> None:
         """``before_train`` (after resume): earlier attempts; a spent budget stops at once."""
         if self.ledger is None:
@@ -179,6 +197,7 @@ class RunForecaster:
             f'{forecast["energy_kwh"]:.4g} kWh, {forecast["co2_g"]:.4g} g CO2, '
             f'{forecast["seconds"] / 60:.1f} min ({forecast["method"]})')
 
+    @_never_raises
     def unit_start(self, runner) -> None:
         if self.ledger is None:
             return
@@ -186,6 +205,7 @@ class RunForecaster:
         if self._pending:   # (collective) the previous unit's gap is now closed and measured
             self._emit_prediction(runner, open_gap_done=False)
 
+    @_never_raises
     def unit_end(self, runner) -> None:
         """A train epoch (interval) just closed (collective)."""
         if self.ledger is None:
@@ -213,6 +233,7 @@ class RunForecaster:
             self._before_val = self.ledger.phase
             self.ledger.mark('val')
 
+    @_never_raises
     def val_end(self, runner) -> None:
         """A validation ended (collective when a prediction waits for it)."""
         if self.ledger is None:

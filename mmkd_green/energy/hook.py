@@ -15,7 +15,10 @@ Output (rank 0), under ``<work_dir>/carbon/``:
   and fsynced: seconds, energy per component with its method, PUE, intensity, kWh before/after
   PUE, g CO2, train FLOPs, τ summary; a ``val`` line with the metrics after every validation; a
   ``final`` line (the time after the last epoch, e.g. the last validation) when the run ends;
-* ``summary.json``: totals (:func:`~.report.aggregate` of the jsonl) and ``run_info``.
+  a ``predicted`` line (the whole run's kWh, g CO2, seconds) after ``predict_after`` epochs and a
+  ``budget_stop`` line when a budget stops the run (:mod:`.forecaster`);
+* ``summary.json``: totals (:func:`~.report.aggregate` of the jsonl), ``run_info`` and
+  ``prediction`` (predicted vs actual, relative error).
 
 Scalars go to the runner's visualizer (TensorBoard when configured): ``carbon/energy_kwh``,
 ``carbon/co2_g``, ``carbon/cum_co2_g``, ``carbon/train_flops``, ``carbon/<component>_j``.
