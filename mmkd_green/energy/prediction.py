@@ -10,6 +10,9 @@ boundary the hook sees, and files the difference under the phase that just ended
     val      : one validation run
     gap      : after a train epoch, outside validation (checkpoint, logging, schedulers)
 
+(a validation inside an iteration loop's interval splits that interval's train phase: its parts
+are summed into one train unit).
+
 The ranks' ledgers are summed (joules) and maxed (seconds) before forecasting, so every rank gets
 the same forecast. Forecast after ``u`` of the run's ``U`` units (epochs or intervals)::
 
@@ -57,6 +60,7 @@ class PhaseLedger:
         self.train: List[List[float]] = []
         self.val: List[List[float]] = []
         self.gap: List[List[float]] = []       # one per train unit; the last may be open
+        self._unit = None      # the train unit in progress (a validation may split it)
         self._last = None
 
     def _read(self):
@@ -85,9 +89,14 @@ class PhaseLedger:
                     self.gap[-1] = [a + b for a, b in zip(self.gap[-1], delta)]
                 else:   # a validation before the first train unit: count it with the start-up
                     self.startup = [a + b for a, b in zip(self.startup, delta)]
+            elif self.phase == 'train':
+                self._unit = delta if self._unit is None else [
+                    a + b for a, b in zip(self._unit, delta)]
             else:
-                getattr(self, self.phase).append(delta)
-        if phase == 'gap' and self.phase == 'train':
+                self.val.append(delta)
+        if phase == 'gap' and self.phase == 'train':   # the unit ends
+            self.train.append(self._unit or [0.0, 0.0])
+            self._unit = None
             self.gap.append([0.0, 0.0])
         self.phase, self._last = phase, now
 
@@ -98,6 +107,8 @@ class PhaseLedger:
         if current is not None and self._last is not None:
             joules = (current[0] - self._last[0]) if None not in (current[0], self._last[0]) else 0.0
             open_part = [joules, current[1] - self._last[1]]
+            if self._unit is not None:   # the part of a train unit before a validation
+                open_part = [a + b for a, b in zip(open_part, self._unit)]
         return dict(ok=self.ok, phase=self.phase, startup=list(self.startup),
                     train=[list(x) for x in self.train], val=[list(x) for x in self.val],
                     gap=[list(x) for x in self.gap], open=open_part)

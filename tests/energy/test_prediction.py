@@ -143,3 +143,30 @@ def test_bad_predict_after_is_rejected():
     from mmkd_green.energy import CarbonFootprintHook
     with pytest.raises(ValueError, match='predict_after'):
         CarbonFootprintHook(predict_after=0)
+
+
+class _Counter:
+    """A stand-in energy source whose cumulative joules the test sets."""
+    joules = 0.0
+
+    def read(self):
+        return {'cpu': self.joules}
+
+
+def test_ledger_phases_and_a_validation_inside_an_interval():
+    from types import SimpleNamespace
+
+    from mmkd_green.energy.prediction import PhaseLedger
+    src = _Counter()
+    ledger = PhaseLedger(SimpleNamespace(sources=[src]))
+    steps = [('startup', 7), ('train', 10), ('val', 3), ('train', 5), ('gap', 1), ('train', 20),
+             ('gap', 0)]
+    for phase, spend in steps:
+        ledger.mark(phase)
+        src.joules += spend
+    snap = ledger.snapshot()
+    assert snap['startup'][0] == 7
+    assert [t[0] for t in snap['train']] == [15, 20]      # 10 + 5: one interval, split by val
+    assert [v[0] for v in snap['val']] == [3]
+    assert [g[0] for g in snap['gap']] == [1, 0] and snap['open'][0] == 0
+    assert snap['phase'] == 'gap' and snap['ok']
