@@ -6,7 +6,7 @@ reads each run's ``summary.json``: the ``predicted`` line written after epoch 1 
 totals, and prints their relative errors ``(predicted - actual) / actual`` per run and the median
 and range over the runs.
 
-    python benchmarks/prediction_accuracy.py [--epochs 4] [--train-size 640] [--repeats 3]
+    python benchmarks/prediction_accuracy.py [--epochs 4] [--train-size 640] [--repeats 3] [--jobs 3]
 
 Skips (prints ``{"skipped": reason}``) when ../shared/data/cifar10 is absent.
 """
@@ -18,7 +18,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.join('..', 'shared', 'data', 'cifar10')
@@ -35,6 +34,7 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--width', type=float, default=0.25, help='MobileNetV2 widen_factor')
     p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--jobs', type=int, default=1, help='runs trained at the same time')
     return p.parse_args(argv)
 
 
@@ -57,28 +57,39 @@ def main(argv=None):
     if not osp.isdir(osp.join(ROOT, a.data_root)):
         print(json.dumps(dict(skipped=f'{a.data_root} not found')))
         return None
-    runs = []
-    for i in range(a.repeats):
-        work = osp.join(a.work_dir, f'run{i}')
-        shutil.rmtree(work, ignore_errors=True)
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir', work,
-               '--cfg-options', *options(a)]
-        t0 = time.time()
-        os.makedirs(a.work_dir, exist_ok=True)
-        with open(osp.join(a.work_dir, f'run{i}.log'), 'w') as log:
-            subprocess.run(cmd, cwd=ROOT, check=True, stdout=log, stderr=subprocess.STDOUT)
-        with open(osp.join(work, 'carbon', 'summary.json')) as f:
-            pred = json.load(f)['prediction']
-        first = pred['predictions'][0]
-        runs.append(dict(wall_s=time.time() - t0, predicted={k: first[k] for k in (
-            'energy_kwh', 'co2_g', 'seconds')}, actual={k: pred['actual'][k] for k in (
-                'energy_kwh', 'co2_g', 'seconds')}, error=first['error'], method=first['method']))
-    out = dict(config=osp.relpath(CONFIG, ROOT), options=options(a), runs=runs)
+    runs, pending = [], list(range(a.repeats))
+    os.makedirs(a.work_dir, exist_ok=True)
+    while pending:
+        batch, pending = pending[:a.jobs], pending[a.jobs:]
+        procs = []
+        for i in batch:
+            work = osp.join(a.work_dir, f'run{i}')
+            shutil.rmtree(work, ignore_errors=True)
+            cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir',
+                   work, '--cfg-options', *options(a)]
+            log = open(osp.join(a.work_dir, f'run{i}.log'), 'w')
+            procs.append((work, log, subprocess.Popen(cmd, cwd=ROOT, stdout=log,
+                                                      stderr=subprocess.STDOUT)))
+        for work, log, proc in procs:
+            if proc.wait() != 0:
+                raise RuntimeError(f'training failed, see {log.name}')
+            log.close()
+            runs.append(_result(work))
+    out = dict(config=osp.relpath(CONFIG, ROOT), options=options(a), jobs=a.jobs, runs=runs)
     for key in ('energy_kwh', 'seconds'):
         errs = [r['error'][key] for r in runs]
         out[f'error_{key}'] = dict(median=statistics.median(errs), min=min(errs), max=max(errs))
     print(json.dumps(out, indent=1))
     return out
+
+
+def _result(work):
+    with open(osp.join(work, 'carbon', 'summary.json')) as f:
+        pred = json.load(f)['prediction']
+    first = pred['predictions'][0]
+    return dict(work_dir=work, predicted={k: first[k] for k in (
+            'energy_kwh', 'co2_g', 'seconds')}, actual={k: pred['actual'][k] for k in (
+                'energy_kwh', 'co2_g', 'seconds')}, error=first['error'], method=first['method'])
 
 
 if __name__ == '__main__':
