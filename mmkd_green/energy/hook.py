@@ -15,7 +15,10 @@ Output (rank 0), under ``<work_dir>/carbon/``:
   and fsynced: seconds, energy per component with its method, PUE, intensity, kWh before/after
   PUE, g CO2, train FLOPs, τ summary; a ``val`` line with the metrics after every validation; a
   ``final`` line (the time after the last epoch, e.g. the last validation) when the run ends;
-* ``summary.json``: totals (:func:`~.report.aggregate` of the jsonl) and ``run_info``.
+  a ``predicted`` line (the whole run's kWh, g CO2, seconds) after ``predict_after`` epochs and a
+  ``budget_stop`` line when a budget stops the run (:mod:`.forecaster`);
+* ``summary.json``: totals (:func:`~.report.aggregate` of the jsonl), ``run_info`` and
+  ``prediction`` (predicted vs actual, relative error).
 
 Scalars go to the runner's visualizer (TensorBoard when configured): ``carbon/energy_kwh``,
 ``carbon/co2_g``, ``carbon/cum_co2_g``, ``carbon/train_flops``, ``carbon/<component>_j``.
@@ -42,7 +45,9 @@ from mmengine.model import is_model_wrapper
 from ..registry import HOOKS
 from ..temperature.hook import infer_batch_size
 from ..utils.hub_keys import EXTRA_TRAIN_FLOPS_KEY, TAU_INFO_KEY
+from .budget import CarbonBudget
 from .flops import StepFlopCounter, flop_cache_key, scale_train_flops
+from .forecaster import RunForecaster, prediction_summary
 from .meter import DEFAULT_RAPL_ROOT, EnergyMeter
 from .report import CARBON_DIR, JSONL_NAME, SUMMARY_NAME
 from .settings import DEFAULT_PUE, check_interval
@@ -95,6 +100,12 @@ class CarbonFootprintHook(Hook):
         gpu_devices: ``'auto'`` (the CUDA devices holding the model's parameters), a list of CUDA
             indices, or ``None``.
         rapl_root (str): powercap directory; poll_interval_s (float): background poll period.
+        predict_after (int): epochs (iteration loops: intervals) measured before the whole run's
+            cost is predicted (``predicted`` line, see :mod:`.forecaster`); default 1.
+        budget_kwh / budget_co2_g (float, optional): stop at the end of the epoch where the
+            prediction or the running total would exceed it (:mod:`.budget`); default none.
+        dram_w_per_gb (float, optional): without a RAPL DRAM zone, estimate DRAM energy as this
+            many W per GB of resident memory (:mod:`.sources.dram_estimate`); default off.
     """
 
     priority = 'VERY_HIGH'   # after TemperatureHook's before_train_iter (same level, registered
@@ -104,12 +115,16 @@ class CarbonFootprintHook(Hook):
                  country: Optional[str] = None, live_intensity: Optional[dict] = None,
                  cpu_power_per_core_w: Optional[float] = None, count_flops: bool = True,
                  interval: Optional[int] = None, gpu_devices='auto',
-                 rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0):
+                 rapl_root: str = DEFAULT_RAPL_ROOT, poll_interval_s: float = 1.0,
+                 predict_after: int = 1, budget_kwh: Optional[float] = None,
+                 budget_co2_g: Optional[float] = None, dram_w_per_gb: Optional[float] = None):
         check_interval(interval)
         self.meter_args = dict(pue=pue, carbon_intensity=carbon_intensity, country=country,
                                live_intensity=live_intensity,
                                cpu_power_per_core_w=cpu_power_per_core_w,
-                               rapl_root=rapl_root, poll_interval_s=poll_interval_s)
+                               rapl_root=rapl_root, poll_interval_s=poll_interval_s,
+                               dram_w_per_gb=dram_w_per_gb)
+        self._forecaster = RunForecaster(predict_after, CarbonBudget(budget_kwh, budget_co2_g))
         EnergyMeter(gpu_devices=None if gpu_devices == 'auto' else gpu_devices,
                     **self.meter_args)   # validates every setting now, before training starts
         self.gpu_devices = gpu_devices
@@ -195,6 +210,8 @@ class CarbonFootprintHook(Hook):
         meter.start()
         self.meter = meter
         self._reset_segment()
+        self._forecaster.attach(runner, meter, self._paths(runner)[0], self.session,
+                                self._by_epoch, self._interval, self._is_main(runner))
         if self._is_main(runner):
             jsonl = self._records(runner).jsonl
             self._records(runner).start(self.meter, self._run_info(runner))
@@ -219,6 +236,8 @@ class CarbonFootprintHook(Hook):
     def before_train(self, runner) -> None:
         # after load_or_resume: extra FLOPs of earlier attempts were recorded by those attempts
         self._extra_flops_seen = runner.message_hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0
+        if self.meter is not None:
+            self._forecaster.attempt_start(runner)   # collective
 
     def _take_extra_flops(self, runner) -> int:
         total = runner.message_hub.get_info(EXTRA_TRAIN_FLOPS_KEY) or 0
@@ -230,11 +249,13 @@ class CarbonFootprintHook(Hook):
             self.meter.open_devices()      # first epoch: resolve the GPUs (never raises)
             if self._by_epoch:
                 self.meter.epoch_start()
+                self._forecaster.unit_start(runner)   # collective when a prediction waits
 
     @_guarded
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self.meter is None:
             return
+        self._forecaster.unit_start(runner)
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
                 self._sample = _first_sample(data_batch)
@@ -253,6 +274,7 @@ class CarbonFootprintHook(Hook):
         # outside the guard: every rank must reach the collective in _close_segment
         if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
             self._close_segment(runner, iters_done=runner.iter + 1)
+            self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
 
     @_guarded
     def _count_iter(self, runner, data_batch) -> None:
@@ -273,8 +295,13 @@ class CarbonFootprintHook(Hook):
         self._flops.exit()     # a step that raised leaves the counter open
         if self._by_epoch or self._iters:   # (iteration loops: the last partial interval)
             self._close_segment(runner, iters_done=runner.iter)
+            self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
 
     # ------------------------------------------------------------------ val / test
+    def before_val_epoch(self, runner) -> None:
+        if self.meter is not None:
+            self._forecaster.val_start()
+
     @_guarded
     def before_val_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self.meter is not None and self.count_flops and self.infer_flops_per_image is None:
@@ -292,8 +319,13 @@ class CarbonFootprintHook(Hook):
     before_test_iter = before_val_iter
     after_test_iter = after_val_iter
 
-    @_guarded
     def after_val_epoch(self, runner, metrics=None) -> None:
+        self._record_val(runner, metrics)
+        if self.meter is not None:
+            self._forecaster.val_end(runner)      # collective when a prediction waits for it
+
+    @_guarded
+    def _record_val(self, runner, metrics=None) -> None:
         if self.meter is None:
             return
         self._val_flops.exit()
@@ -351,7 +383,7 @@ class CarbonFootprintHook(Hook):
             extra = dict(session=getattr(self, 'session', None), hook_error=repr(err))
         try:
             if final:
-                extra.update(epoch=None)
+                extra.update(epoch=None, **self._forecaster.final_fields())
                 record = self.meter.stop(**extra)         # collective on every rank
             else:
                 record = self.meter.epoch_end(**extra)    # collective on every rank
@@ -390,7 +422,10 @@ class CarbonFootprintHook(Hook):
         if not self._is_main(runner):
             return
         writer = self._records(runner)
-        totals, summary = writer.summary(self.meter, self._run_info(runner)), writer.summary_path
+        totals = writer.summary(self.meter, self._run_info(runner),
+                                extra=lambda records, totals: dict(
+                                    prediction=prediction_summary(records, totals)))
+        summary = writer.summary_path
         runner.logger.info(
             f'carbon total: {totals["energy_kwh"]:.4g} kWh (IT {totals["energy_kwh_it"]:.4g}), '
             f'{totals["co2_g"]:.4g} g CO2, train FLOPs {totals["train_flops"]}, inference '

@@ -52,6 +52,7 @@ from .settings import (DEFAULT_PUE, DEFAULT_TOKEN_ENV, JOULES_PER_KWH, check_gpu
                        fetch_live_intensity, resolve_intensity)
 from .sources import EnergySource, NvmlGpuSource, ProcessCpuEstimate, RaplSource
 from .sources.cpu_power import per_core_power
+from .sources.dram_estimate import ResidentMemoryDramEstimate, check_w_per_gb
 from .sources.guard import open_source, reason
 from .sources.nvml import MODES as NVML_MODES
 from .tau_stats import TauStats
@@ -104,8 +105,10 @@ class EnergyMeter:
                  gpu_devices: Union[str, Sequence[int], Callable, None] = 'auto',
                  gpu_mode: str = 'auto', rapl_root: str = DEFAULT_RAPL_ROOT,
                  poll_interval_s: float = 1.0, host_leader: Optional[bool] = None,
-                 logger: Optional[logging.Logger] = None):
+                 logger: Optional[logging.Logger] = None,
+                 dram_w_per_gb: Optional[float] = None):
         self.pue = check_pue(pue)
+        self.dram_w_per_gb = None if dram_w_per_gb is None else check_w_per_gb(dram_w_per_gb)
         self.carbon_intensity, self.intensity_source = resolve_intensity(carbon_intensity, country)
         self.live_intensity = check_live_intensity(live_intensity)
         if cpu_power_per_core_w is not None:
@@ -174,9 +177,12 @@ class EnergyMeter:
             estimate = ProcessCpuEstimate(self.cpu_power_per_core_w)
             estimate.open()
             self._add(estimate)
+            dram = ('DRAM energy is not measured.' if self.dram_w_per_gb is None
+                    else 'DRAM energy is ESTIMATED from resident memory.')
             self._warn_once('rapl', f'{why}. CPU energy is ESTIMATED instead: {estimate.detail}; '
-                                    'DRAM energy is not measured.')
+                                    + dram)
             self._unavailable('dram', f'no readable RAPL dram zone ({why})', 'host')
+            self._dram_estimate()
         if rapl is not None:
             if self._leader:
                 self._add(rapl)
@@ -188,6 +194,18 @@ class EnergyMeter:
                                                         'lowest rank')
             if 'dram' not in rapl.components:
                 self._unavailable('dram', f'no RAPL dram zone under {self.rapl_root}', 'host')
+                self._dram_estimate()
+
+    def _dram_estimate(self) -> None:
+        """Opt-in (``dram_w_per_gb``): DRAM estimated from resident memory instead of unavailable."""
+        if self.dram_w_per_gb is None:
+            return
+        source = ResidentMemoryDramEstimate(self.dram_w_per_gb)
+        why = open_source(source)
+        if why is not None:
+            self._warn_once('dram', f'DRAM estimate unavailable: {why}')
+            return
+        self._add(source)
 
     def open_devices(self) -> None:
         """Resolve and open the GPUs (once). Called by :meth:`epoch_start`, i.e. when the first

@@ -41,11 +41,14 @@ class CarbonRecords:
         append_record(self.jsonl, dict(type='val', session=self.session, epoch=epoch,
                                        metrics=metrics, **extra))
 
-    def summary(self, meter, run_info: Optional[dict] = None) -> dict:
-        """Write ``summary.json`` from every line on disk; returns the totals."""
+    def summary(self, meter, run_info: Optional[dict] = None, extra=None) -> dict:
+        """Write ``summary.json`` from every line on disk; returns the totals. ``extra(records,
+        totals)`` may add fields (e.g. the run's cost prediction and its error)."""
         records, torn = read_records(self.jsonl)
         totals = aggregate(records)
-        write_json_atomic(self.summary_path, dict(totals=totals, meter=meter.describe(),
-                                                  run_info=run_info, session=self.session,
-                                                  torn_lines=torn))
+        doc = dict(totals=totals, meter=meter.describe(), run_info=run_info,
+                   session=self.session, torn_lines=torn)
+        if extra is not None:
+            doc.update(extra(records, totals))
+        write_json_atomic(self.summary_path, doc)
         return totals

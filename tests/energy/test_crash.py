@@ -22,7 +22,7 @@ def test_kill_9_keeps_finished_epochs(tmp_path, repo_root):
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
-            if jsonl.exists() and sum('"epoch"' in line for line in open(jsonl)) >= 2:
+            if jsonl.exists() and sum('"type": "epoch"' in line for line in open(jsonl)) >= 2:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, open(tmp_path / 'stdout.txt').read()[-3000:]

@@ -30,7 +30,8 @@ def _lines(work_dir):
 def test_epoch_run_writes_records_and_totals(tmp_path):
     build_runner(tmp_path, HOOKS, epochs=2, temperature=UNIFORM).train()
     lines = _lines(tmp_path)
-    assert [r['type'] for r in lines] == ['start', 'epoch', 'val', 'epoch', 'val', 'final']
+    assert [r['type'] for r in lines] == ['start', 'epoch', 'val', 'predicted', 'epoch', 'val',
+                                          'final']
     epochs = [r for r in lines if r['type'] == 'epoch']
     assert [r['epoch'] for r in epochs] == [1, 2]
     for r in epochs:
@@ -56,7 +57,7 @@ def test_epoch_run_writes_records_and_totals(tmp_path):
     assert totals['train_flops'] == 2 * 64 * TRAIN
     assert totals['infer_flops_per_image'] == INFER
     assert totals['epochs'] == 2 and totals['finished'] and totals['tau']['count'] == 16
-    assert totals['metric'] == lines[4]['metrics']
+    assert totals['metric'] == lines[5]['metrics']
     summary = json.load(open(tmp_path / 'carbon' / 'summary.json'))
     assert summary['totals']['co2_g'] == pytest.approx(totals['co2_g'])
     keys = set().union(*logged)
