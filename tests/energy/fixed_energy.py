@@ -12,7 +12,7 @@ Only rank 0 spends (the RAPL counters are host-wide, read once per host).
 """
 from mmengine.hooks import Hook
 
-from .rapl_fixture import add_joules
+from rapl_helpers import add_joules
 
 ZONE = 'intel-rapl:0'     # package-0
 

@@ -8,9 +8,9 @@ import pytest
 import mmkd_green  # noqa: F401
 from mmkd_green.energy import CarbonFootprintHook, load_run_totals
 
-from .fixed_energy import FixedEnergy
-from .rapl_fixture import make_powercap
-from .toy import build_runner
+from fixed_energy import FixedEnergy
+from rapl_helpers import make_powercap
+from energy_helpers import build_runner
 
 EPOCH_J = 36000.0            # 8 iterations x 4500 J = 0.01 kWh (PUE 1)
 CI = 500.0                   # g CO2/kWh: 5 g per epoch

@@ -9,7 +9,7 @@ import socket
 
 import torch.multiprocessing as mp
 
-from .rapl_fixture import make_powercap
+from rapl_helpers import make_powercap
 
 EPOCH_J = 36000.0      # rank 0 spends 0.01 kWh per epoch (4 iterations per rank: 64 samples / 2)
 
@@ -26,7 +26,7 @@ def _worker(rank, world, port, root, work_dir, out_dir):
     dist.init_process_group('gloo', rank=rank, world_size=world)
     import mmkd_green  # noqa: F401
     from tests.energy.fixed_energy import FixedEnergy
-    from tests.energy.toy import build_runner
+    from tests.energy.energy_helpers import build_runner
     hooks = [dict(type='CarbonFootprintHook', rapl_root=root, pue=1.0, carbon_intensity=500.0,
                   count_flops=False, budget_kwh=0.025),
              FixedEnergy(root, per_iter=EPOCH_J / 4)]

@@ -7,7 +7,7 @@ from mmkd_green.energy import CarbonFootprintHook, EnergyMeter
 from mmkd_green.energy.sources.dram_estimate import (CODECARBON_W_PER_GB,
                                                      ResidentMemoryDramEstimate, resident_bytes)
 
-from .rapl_fixture import make_powercap
+from rapl_helpers import make_powercap
 
 
 def test_off_by_default_without_rapl(tmp_path):

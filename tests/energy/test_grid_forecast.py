@@ -7,9 +7,9 @@ import mmkd_green  # noqa: F401
 from mmkd_green.energy.grid_forecast import (forecast_grid, format_grid_forecast,
                                              grid_budget_verdict, run_cost)
 
-from .fixed_energy import FixedEnergy
-from .rapl_fixture import make_powercap
-from .toy import build_runner
+from fixed_energy import FixedEnergy
+from rapl_helpers import make_powercap
+from energy_helpers import build_runner
 
 EPOCH_J = 36000.0     # 0.01 kWh per epoch at PUE 1: a 4-epoch run costs 0.04 kWh
 

@@ -7,9 +7,9 @@ import pytest
 import mmkd_green  # noqa: F401
 from mmkd_green.energy.plots import plot_cumulative_co2, plot_energy_per_epoch
 
-from .fixed_energy import FixedEnergy
-from .rapl_fixture import make_powercap
-from .toy import build_runner
+from fixed_energy import FixedEnergy
+from rapl_helpers import make_powercap
+from energy_helpers import build_runner
 
 
 def test_epoch_axis_and_dashed_prediction(tmp_path):

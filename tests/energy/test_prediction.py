@@ -8,9 +8,9 @@ import mmkd_green  # noqa: F401
 from mmkd_green.energy import load_run_totals
 from mmkd_green.energy.prediction import forecast_run, merge_ledgers, prediction_error
 
-from .fixed_energy import FixedEnergy
-from .rapl_fixture import make_powercap
-from .toy import build_runner
+from fixed_energy import FixedEnergy
+from rapl_helpers import make_powercap
+from energy_helpers import build_runner
 
 PUE, CI = 1.67, 475.0
 
