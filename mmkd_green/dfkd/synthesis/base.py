@@ -123,6 +123,11 @@ class BaseSynthesizer(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) \
             if self.channels_last and x.dim() == 4 else x
 
+    def flops_key(self) -> tuple:
+        """What fixes the shapes (hence the FLOPs) of the next round; subclasses reading their
+        banks add what they read (see :mod:`mmkd_green.dfkd.synthesis_flops`)."""
+        return (type(self).__name__, self.synthesis_batch_size, self.iterations)
+
     def invert(self, targets: torch.Tensor, hooks: BNHooks, progress=None):
         """Optimise one batch for ``targets``; return ``(images in [0, 1], losses dict)``."""
         raise NotImplementedError

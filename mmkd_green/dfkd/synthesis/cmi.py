@@ -76,6 +76,12 @@ class CMISynthesizer(BaseSynthesizer):
         if self._pending_state is not None:
             self.load_extra_state(self._pending_state)
 
+    def flops_key(self) -> tuple:
+        """+ the cached rows the head processes this round, ``min(len(bank), n_neg)``."""
+        cached = min(len(self.feature_bank), self.n_neg) if self.cr > 0 and \
+            self.feature_bank is not None else 0
+        return super().flops_key() + (cached,)
+
     def invert(self, targets, hooks, progress=None):
         if self.head is None:
             raise RuntimeError('CMISynthesizer is not bound: call `.bind(teacher, student)`')
