@@ -87,3 +87,31 @@ def test_deepinversion_rounds_are_counted_once():
     # pixels optimised: teacher and student forward + input gradients, per step
     hand = STEPS * 2 * (conv(N, 3, C_T, S) + 2 * N * C_T * K + conv(N, 3, C_S, S) + 2 * N * C_S * K)
     assert flops == [hand, hand] and counter.counted_rounds == 1
+
+
+@pytest.mark.parametrize('keep', ['last', 'best'])
+def test_deepinversion_keeps_the_last_batch_like_upstream_or_the_best(keep):
+    """One step: 'best' returns the initial pixels x0 (the only evaluated loss); 'last' returns
+    x1 = clamp(x0 − lr·m̂/(√v̂ + ε)), i.e. |x1 − x0| = lr wherever Adam's first step is not
+    clamped (m̂/√v̂ = sign of the gradient)."""
+    torch.manual_seed(0)
+    lr = 0.05
+    synth = DeepInversionSynthesizer(K, img_size=(3, S, S), synthesis_batch_size=N, iterations=1,
+                                     lr=lr, adv=0.0, keep=keep, kd_padding=0)
+    synth.bind(OneConv(C_T).eval())
+    targets = torch.arange(N) % K
+    torch.manual_seed(1)
+    images = synth.synthesize(targets)['images']
+    torch.manual_seed(1)
+    x0 = torch.randn(N, 3, S, S)                      # the round's first draw
+    if keep == 'best':
+        assert torch.allclose(images, synth.normalize.inverse(x0).clamp(0, 1), atol=1e-6)
+        return
+    step = (synth.normalize(images) - x0).abs()
+    lo, hi = synth.normalize(torch.zeros_like(x0)), synth.normalize(torch.ones_like(x0))
+    free = (x0 > lo + 2 * lr) & (x0 < hi - 2 * lr)
+    assert free.float().mean() > 0.5
+    assert float(step[free].median()) == pytest.approx(lr, rel=1e-3)
+    assert float(step[free].max()) <= lr * (1 + 1e-4)
+    with pytest.raises(ValueError, match='keep must be "last"'):
+        DeepInversionSynthesizer(K, keep='first')

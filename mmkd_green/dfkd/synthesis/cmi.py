@@ -64,6 +64,7 @@ class CMISynthesizer(BaseSynthesizer):
         self.head_optimizer = None
         self.feature_bank = None
         self._pending_state = None
+        self._last_features = None
 
     def on_bind(self, teacher) -> None:
         if self.head is not None:
@@ -136,21 +137,34 @@ class CMISynthesizer(BaseSynthesizer):
             if progress is not None:
                 progress(step, losses)
         self.feature_bank.add(best[1])
+        self._last_features = best[1]
         losses['best'] = best_loss
         return best[0], losses
 
-    def extra_state(self) -> dict:
+    def round_record(self) -> dict:
+        return {} if self._last_features is None else \
+            dict(features=self._last_features.to(torch.float16))
+
+    def extra_state(self, with_banks: bool = True) -> dict:
         if self.head is None:
             return {}
-        return dict(feature_bank=self.feature_bank.state_dict(),
-                    head_optimizer=self.head_optimizer.state_dict())
+        state = dict(head_optimizer=self.head_optimizer.state_dict())
+        if with_banks:
+            state['feature_bank'] = self.feature_bank.state_dict()
+        return state
 
     def load_extra_state(self, state: dict) -> None:
-        if 'feature_bank' not in state:
+        if 'feature_bank' not in state and 'round_records' not in state:
             return
         if self.head is None:          # restored before binding: apply once the head exists
             self._pending_state = state
             return
-        self.feature_bank.load_state_dict(state['feature_bank'])
+        if 'round_records' in state:   # replay the rounds' features (float16 on disk)
+            self.feature_bank = FeatureBank(self.feature_bank_size, self.feature_bank.dim)
+            for rec in state['round_records']:
+                if 'features' in rec:
+                    self.feature_bank.add(rec['features'].float())
+        else:
+            self.feature_bank.load_state_dict(state['feature_bank'])
         self.head_optimizer.load_state_dict(state['head_optimizer'])
         self._pending_state = None
