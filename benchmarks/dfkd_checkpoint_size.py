@@ -100,9 +100,10 @@ def main(argv=None):
                  head_adam_state=2 * sum(p.numel() * 4 for p in synth.head.parameters()),
                  generator_params=sum(p.numel() * 4 for p in synth.generator.parameters()),
                  student_params=sum(p.numel() * 4 for p in model.student.parameters()))
+    result['MB'] = {k: round(v / 1e6, 1) for k, v in result.items() if k.endswith('bytes')
+                    or k.endswith('_checkpoint') or k.endswith('work_dir')}
     result['parts_bytes'] = parts
-    result['MB'] = {k: round(v / 1e6, 1) for k, v in result.items()
-                    if k.endswith('bytes') or k.endswith('_checkpoint') or k.endswith('work_dir')}
+    result['parts_MB'] = {k: round(v / 1e6, 1) for k, v in parts.items()}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

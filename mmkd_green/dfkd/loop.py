@@ -126,7 +126,7 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
         count_flops: count the FLOPs of synthesis rounds (exact per round, see above).
         bank_storage: ``'work_dir'`` (default): every round writes its images (and CMI's
             features, float16) once to ``<work_dir>/synthesis_rounds/rank<r>/`` and checkpoints
-            refer to those files (≈ 110 MB instead of ≈ 1.1 GB at the paper's CMI settings, see
+            refer to those files (107 MB instead of 1150 MB at the paper's CMI settings, see
             :mod:`.synthesis.round_store`); ``'checkpoint'``: the banks themselves go into every
             checkpoint (self-contained files).
     """

@@ -17,7 +17,8 @@ earlier rounds. The projection head and its Adam optimizer persist across rounds
 the lowest-loss batch (images → image bank, features → memory bank).
 
 Defaults are the CMI repo's CIFAR-10 WRN-40-2 → WRN-16-1 settings: 200 steps, lr 1e-3, batch 256,
-adv 0.5, bn 1, oh 1, cr 0.8, cr_T 0.1, nz 256, head dim 256, bank 40960 rows, 4096 negatives.
+adv 0.5, bn 1, oh 1, cr 0.8, cr_T 0.2 (scripts/cmi/cmi_cifar10.sh), nz 256, head dim 256, bank
+40960 rows, 4096 negatives (datafree_kd.py).
 """
 from typing import Optional
 
@@ -45,7 +46,7 @@ class CMISynthesizer(BaseSynthesizer):
     needs_instance_means = True
 
     def __init__(self, num_classes, generator: Optional[dict] = None, iterations=200, lr=1e-3,
-                 bn=1.0, oh=1.0, adv=0.5, cr=0.8, cr_T=0.1, head_dim=256,
+                 bn=1.0, oh=1.0, adv=0.5, cr=0.8, cr_T=0.2, head_dim=256,
                  feature_bank_size=40960, n_neg=4096, local_scale=(0.25, 1.0),
                  reset_generator=True, **kwargs):
         super().__init__(num_classes, iterations=iterations, lr=lr, bn=bn, oh=oh, adv=adv,
