@@ -135,7 +135,7 @@ def upstream_eval_only(teacher, student):
 def build_synth(args, teacher, student):
     common = dict(num_classes=10, synthesis_batch_size=args.batch, iterations=args.iterations)
     if args.method == 'cmi':
-        cfg = dict(type='CMISynthesizer', lr=1e-3, adv=0.5, cr=0.8, cr_T=0.1, **common,
+        cfg = dict(type='CMISynthesizer', lr=1e-3, adv=0.5, cr=0.8, cr_T=0.2, **common,
                    feature_bank_size=4096, n_neg=1024)
     else:
         cfg = dict(type='DeepInversionSynthesizer', lr=0.1, bn=10.0, adv=1.0, tv=1e-3, **common)
@@ -250,7 +250,7 @@ class UpstreamArm(Arm):
             generator = datafree.models.generator.Generator(nz=256, ngf=64, img_size=32, nc=3)
             self.synth = datafree.synthesis.CMISynthesizer(
                 teacher, student, generator, nz=256, feature_layers=None, bank_size=4096,
-                n_neg=1024, head_dim=256, lr_g=1e-3, adv=0.5, bn=1, oh=1, cr=0.8, cr_T=0.1,
+                n_neg=1024, head_dim=256, lr_g=1e-3, adv=0.5, bn=1, oh=1, cr=0.8, cr_T=0.2,
                 **common)
         else:
             self.synth = datafree.synthesis.DeepInvSyntheiszer(

@@ -1,4 +1,5 @@
-# DeepInversion, CIFAR100: WRN-40-2 -> WRN-16-1 from synthetic images only, stochastic τ ~ U[2, 20] per batch.
+# DeepInversion, CIFAR100 (CIFAR-10 settings reused: upstream publishes no CIFAR-100 settings; only
+# num_classes and the normalisation differ): WRN-40-2 -> WRN-16-1 from synthetic images only, stochastic τ ~ U[2, 20] per batch.
 # Teacher: python tools/train.py configs/dfkd/cifar100_wrn40_2_teacher.py (or set model.teacher_ckpt).
 _base_ = ['../_base_/cls_cifar100.py', './_base_/deepinversion_wrn40_2_wrn16_1.py', './_base_/dfkd_runtime.py']
 

@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
+from mmkd_green.classification.backbones import WideResNet
+from mmkd_green.classification.backbones.wrn_layout import UPSTREAM_TO_OURS
 from mmkd_green.classification.models.classifier import pack_predictions
 from mmkd_green.registry import MODELS
 from mmkd_green.utils.teacher import FrozenTeacherMixin, load_weights
@@ -57,7 +59,8 @@ class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
     Modes: ``'loss'`` → ``dict(loss_kd=...)``; ``'tensor'`` → student logits; ``'predict'`` →
     data samples with ``pred_score``/``pred_label`` (``ClassificationMetric`` on real CIFAR).
     Teacher checkpoints may be plain state dicts, ``PlainClassifier`` checkpoints (``backbone.*``)
-    or DDP ones (``module.*``).
+    or DDP ones (``module.*``); a ``WideResNet`` teacher also loads upstream zju-vipa/CMI's WRN
+    key layout (``block1.layer.0.*``, ``bn1.*``; see ``wrn_layout.py``).
     """
 
     def __init__(self, student, teacher, synthesizer, teacher_ckpt: Optional[str] = None,
@@ -83,8 +86,11 @@ class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
         self.student = _build(student, 'student')
         teacher = _build(teacher, 'teacher')
         if teacher_ckpt is not None:
+            revise = [(r'^module\.', ''), (r'^backbone\.', '')]
+            if isinstance(teacher, WideResNet):        # upstream CMI's WRN layout loads too
+                revise += [(p.pattern, r) for p, r in UPSTREAM_TO_OURS]
             load_weights(teacher, teacher_ckpt, what='teacher', config_key='model.teacher_ckpt',
-                         revise_keys=((r'^module\.', ''), (r'^backbone\.', '')))
+                         revise_keys=revise)
         self.set_teacher(teacher)
         self.kd_loss = _build(kd_loss, 'kd_loss')
         self.__dict__['_synthesizer'] = synth.bind(self.teacher, self.student)

@@ -6,12 +6,19 @@ adapter then, *before* upstream's ``datafree_kd.py`` runs:
 
 1. provides ``torchvision.models.utils.load_state_dict_from_url`` (moved to ``torch.hub`` in
    recent torchvision; upstream's MobileNetV2 imports it);
-2. replaces ``datafree.criterions.KLDiv`` by :func:`sampled_kldiv_class`'s class: the training
-   criterion (built once in ``main_worker`` as ``KLDiv(T=args.T)``) draws its temperature from
-   our sampler on every call, ``τ_i = sampler(i)`` for call ``i = 0, 1, ...``, and computes
-   upstream's loss ``τ² · KL(softmax(t/τ) ‖ softmax(s/τ))`` (batch mean). Upstream also builds
-   ``KLDiv(reduction='sum')`` as a logged metric in ``train()``; instances with a reduction other
-   than ``'batchmean'`` keep their fixed ``T`` and do not advance the τ counter;
+2. gives τ to the KD criterion only: upstream's ``train(synthesizer, models, criterion, ...)``
+   (the KD loop of ``datafree_kd.py``) is wrapped so that it receives, instead of the
+   ``criterion`` that ``main_worker`` built, one persistent :func:`sampled_kldiv_class` instance
+   that draws ``τ_i = sampler(i)`` on its ``i``-th call and computes upstream's loss
+   ``τ² · KL(softmax(t/τ) ‖ softmax(s/τ))`` (batch mean). ``datafree.criterions.KLDiv`` itself
+   is left alone, so every other user keeps its fixed ``T``: the generator's adversarial term of
+   ``zskt``/``dfq``/``dafl`` (``GenerativeSynthesizer`` holds the *same* ``KLDiv()`` object that
+   ``main_worker`` passes to ``train``, and keeps calling the original) and ``train()``'s logged
+   ``KLDiv(reduction='sum')`` metric. Methods: ``cmi``, ``deepinv`` (KD criterion
+   ``KLDiv(T=--T)``), ``zskt``, ``dfq``, ``dafl`` (``KLDiv()``, T = 1); ``dfad`` distils with
+   ``L1Loss`` on logits, which has no temperature: refused before anything starts. On upstream's
+   ``--resume`` the τ counter continues at ``start_epoch × (ep_steps // kd_steps) × kd_steps``
+   (the KD calls the resumed epochs made), as does the meter's epoch number;
 3. wraps ``datafree.evaluators.classification_evaluator`` so that the evaluator upstream calls
    once after each epoch's training closes that epoch's meter segment (``EnergyMeter``), logs
    the accuracy, and opens the next one. Records go to ``<work_dir>/carbon/carbon.jsonl`` in the
@@ -31,11 +38,15 @@ adapter then, *before* upstream's ``datafree_kd.py`` runs:
 untouched, and upstream's modules are imported with ``sys.dont_write_bytecode`` so not even
 ``__pycache__`` lands there). Before that it prepares the work dir:
 
-- ``teacher_ckpt=`` (``--teacher-ckpt``): a checkpoint in upstream's layout (a dict with
-  ``state_dict`` in the key layout of upstream's ``registry.get_model(<teacher>)``) is linked (or
-  copied where links fail) to ``checkpoints/pretrained/<dataset>_<teacher>.pth``, where upstream's
-  ``main_worker`` loads it; without it, the checkout's ``checkpoints/pretrained`` is linked in.
-  A missing teacher is reported before anything runs.
+- ``teacher_ckpt=`` (``--teacher-ckpt``): a teacher checkpoint in upstream's layout or, for the
+  WRN teachers, in ours (``block1.0.*``, plain / mmengine ``backbone.*`` / ``module.*``; renamed
+  with :mod:`mmkd_green.classification.backbones.wrn_layout`). Its keys and shapes are checked
+  against upstream's ``registry.get_model(<teacher>, num_classes)`` (an error lists the
+  differences and the fix) before the meter starts; a file already in upstream's exact form is
+  linked (or copied where links fail), any other is written converted, to
+  ``checkpoints/pretrained/<dataset>_<teacher>.pth``, where upstream's ``main_worker`` loads it;
+  without it, the checkout's ``checkpoints/pretrained`` is linked in. A missing teacher is
+  reported before anything runs.
 - upstream's ``--data_root`` (default ``data``), when relative and present in the checkout, is
   linked into the work dir, so the checkout's data stay usable without ``data_root=``.
 
@@ -52,7 +63,9 @@ Runtime patches for this environment (upstream's files are never edited):
   run; the adapter removes and closes the handlers a run added (repeated in-process runs would
   otherwise log twice and keep the previous work dir's log file open);
 - upstream's image pool reads *every* image under ``--save_dir``, also those an earlier run left
-  there; the adapter warns when that folder is not empty (use a fresh work dir per run).
+  there; the adapter warns when that folder is not empty (use a fresh work dir per run);
+- ``--multiprocessing_distributed``: upstream ``mp.spawn``s fresh worker processes, which the
+  adapter's patches, τ sampler and meter do not reach: refused with the fix (one process).
 
 Relative paths in upstream's flags (``--save_dir``, ``--resume``, ``--cmi_init``,
 ``--data_root``) therefore resolve against the work dir.
@@ -81,6 +94,11 @@ UPSTREAM_REPO = 'https://github.com/zju-vipa/CMI'
 UPSTREAM_COMMIT = '9e79fa9'
 UPSTREAM_DEPS = ('kornia', 'einops', 'scikit-learn', 'termcolor', 'tqdm')
 CMI_BANK_SIZE = 40960     # datafree_kd.py builds CMISynthesizer(bank_size=40960)
+#: upstream's --method choices whose KD criterion is a KLDiv (τ applies); dfad uses L1Loss
+TAU_METHODS = ('cmi', 'deepinv', 'zskt', 'dfq', 'dafl')
+#: classes of upstream's datasets (registry.get_dataset), for the teacher shape check
+NUM_CLASSES = dict(cifar10=10, cifar100=100, svhn=10, stl10=10, tiny_imagenet=200,
+                   imagenet=1000, imagenet_32x32=1000, places365_32x32=365)
 
 
 def find_checkout(root: Optional[str] = None) -> str:
@@ -280,7 +298,7 @@ class UpstreamCMIAdapter:
             ``registry.get_dataset`` then reads them (any subset of train batches, no md5 check)
             instead of downloading to ``<--data_root>/torchdata``.
         teacher_ckpt (str, optional): teacher checkpoint in upstream's layout (a dict with
-            ``state_dict``), placed at
+            ``state_dict``) or, for WRN teachers, ours; checked and placed at
             ``<work_dir>/checkpoints/pretrained/<dataset>_<teacher>.pth``.
         val_subset (int, optional): with ``data_root``, upstream evaluates on the first N test
             images only (CPU smoke runs; the logged accuracy then covers N images, and N is
@@ -305,7 +323,8 @@ class UpstreamCMIAdapter:
             raise FileNotFoundError(
                 f'teacher_ckpt {osp.abspath(teacher_ckpt)!r} does not exist. Fix: pass '
                 f'--teacher-ckpt / teacher_ckpt= a file saved as torch.save(dict(state_dict='
-                f'model.state_dict()), path) from upstream\'s registry.get_model(<teacher>).')
+                f'model.state_dict()), path) from upstream\'s registry.get_model(<teacher>), or '
+                f'a WRN checkpoint of ours.')
         if val_subset is not None and (data_root is None or int(val_subset) < 1):
             raise ValueError(f'val_subset={val_subset!r} needs data_root (it subsets our CIFAR '
                              f'reader) and must be >= 1. Fix: pass --data-root with --val-subset '
@@ -325,6 +344,7 @@ class UpstreamCMIAdapter:
         self.session = uuid.uuid4().hex[:12]
         self.datafree = None
         self.registry = None
+        self.criterion = None
 
     # -- records ---------------------------------------------------------------------------
     @property
@@ -377,8 +397,9 @@ class UpstreamCMIAdapter:
 
     # -- patching --------------------------------------------------------------------------
     def install(self):
-        """Alias, import upstream's ``datafree`` and ``registry``, patch its criterion and
-        evaluator factory, and (with ``data_root``) the registry's CIFAR classes."""
+        """Alias, import upstream's ``datafree`` and ``registry``, patch its evaluator factory
+        and (with ``data_root``) the registry's CIFAR classes. The KD criterion is swapped inside
+        ``train`` by :meth:`patch_train` (``run`` does it on the script it runs)."""
         datafree, registry = import_upstream(self.root)
         tv_datasets = getattr(registry.datasets, '_tv_base', registry.datasets)
         registry.datasets = tv_datasets if self.data_root is None else _DatasetsView(
@@ -386,14 +407,7 @@ class UpstreamCMIAdapter:
             CIFAR100=pickle_cifar_class('CIFAR100', self.data_root, self.val_subset))
         self.registry = registry
         adapter = self
-
-        class MeteredKLDiv(sampled_kldiv_class(self.sampler, self.taus)):
-            def __init__(self, *args, **kwargs):   # upstream builds it once its models are on
-                super().__init__(*args, **kwargs)  # their device: the meter's GPUs resolve now
-                if adapter.meter is not None:
-                    adapter.meter.open_devices()
-
-        datafree.criterions.KLDiv = MeteredKLDiv
+        self.criterion = None          # built at the first train() call (see patch_train)
         original = getattr(datafree.evaluators.classification_evaluator, '__wrapped__',
                            datafree.evaluators.classification_evaluator)
 
@@ -420,6 +434,37 @@ class UpstreamCMIAdapter:
         self.datafree = datafree
         return datafree
 
+    def patch_train(self, upstream: dict) -> None:
+        """Wrap ``train`` of a ``runpy``-loaded ``datafree_kd.py`` (``upstream``: its globals as
+        ``run_path`` returns them; ``main_worker`` looks ``train`` up in the module's globals at
+        call time) so that its KD ``criterion`` argument is replaced by this adapter's sampled
+        ``KLDiv`` (one instance for the whole run, its counter continuing across epochs)."""
+        module_globals = upstream['main'].__globals__
+        original = getattr(module_globals['train'], '__wrapped__', module_globals['train'])
+        adapter = self
+
+        def train(synthesizer, model, criterion, optimizer, args):
+            if not isinstance(criterion, adapter.datafree.criterions.KLDiv):
+                raise TypeError(
+                    f'upstream\'s KD criterion is {type(criterion).__name__}, not KLDiv: no '
+                    f'temperature to sample (--method dfad distils with an L1 loss on logits). '
+                    f'Fix: use one of --method {"|".join(TAU_METHODS)}.')
+            if adapter.criterion is None:
+                # on --resume upstream starts at args.start_epoch: continue τ and epochs there
+                epoch = int(getattr(args, 'current_epoch', 0) or 0)
+                start = epoch * (args.ep_steps // args.kd_steps) * args.kd_steps \
+                    if hasattr(args, 'ep_steps') else 0
+                adapter.criterion = sampled_kldiv_class(adapter.sampler, adapter.taus,
+                                                        start_iter=start)(T=criterion.T)
+                adapter.epoch = max(adapter.epoch, epoch)
+                if adapter.meter is not None:   # upstream's models are on their device now:
+                    adapter.meter.open_devices()  # the meter's GPUs resolve here
+            return original(synthesizer, model, adapter.criterion, optimizer, args)
+
+        train.__wrapped__ = original
+        module_globals['train'] = train
+        upstream['train'] = train
+
     def prepare(self, args) -> None:
         """Make ``work_dir`` upstream's cwd-to-be: its data and teacher checkpoint resolvable.
 
@@ -434,8 +479,15 @@ class UpstreamCMIAdapter:
         if self.teacher_ckpt is not None:
             if osp.islink(pretrained):           # an earlier run linked the checkout's folder
                 os.remove(pretrained)
-            self._check_teacher(args)
-            _link(self.teacher_ckpt, osp.join(pretrained, name), copy=True)
+            converted = self._check_teacher(args)
+            dst = osp.join(pretrained, name)
+            if converted is None:
+                _link(self.teacher_ckpt, dst, copy=True)
+            else:       # another layout or wrapper: upstream gets a converted copy
+                if osp.islink(dst) or osp.isfile(dst):
+                    os.remove(dst)
+                os.makedirs(pretrained, exist_ok=True)
+                torch.save(dict(state_dict=converted), dst)
         elif osp.isdir(osp.join(self.root, 'checkpoints', 'pretrained')) and \
                 not osp.lexists(pretrained):
             _link(osp.join(self.root, 'checkpoints', 'pretrained'), pretrained)
@@ -463,18 +515,56 @@ class UpstreamCMIAdapter:
                           f'image under --save_dir, so they join this run\'s synthetic set. Use '
                           f'a fresh --work-dir (or --save_dir) per run.')
 
-    def _check_teacher(self, args) -> None:
+    def _check_teacher(self, args) -> Optional[dict]:
+        """Load ``teacher_ckpt`` as upstream would, accept upstream's layout or (WRN) ours, and
+        check keys and shapes against ``registry.get_model(args.teacher, num_classes)``.
+
+        Returns ``None`` when the file is already in upstream's exact form (``{'state_dict':
+        upstream keys}``), else the converted state dict to write for upstream."""
+        from mmkd_green.classification.backbones.wrn_layout import (
+            OURS, check_state_dict, detect_layout, to_upstream, unwrap_checkpoint)
+        path = self.teacher_ckpt
         try:   # upstream's own call (torch.load's weights_only default applies)
-            ckpt = torch.load(self.teacher_ckpt, map_location='cpu')
+            ckpt = torch.load(path, map_location='cpu')
         except Exception as e:   # noqa: BLE001
-            raise ValueError(f'teacher_ckpt {self.teacher_ckpt!r}: torch.load(path, '
-                             f'map_location="cpu"), as upstream calls it, failed: {e}') from e
-        if not isinstance(ckpt, dict) or not isinstance(ckpt.get('state_dict'), dict):
-            raise ValueError(
-                f'teacher_ckpt {self.teacher_ckpt!r} is not in upstream\'s layout: upstream '
-                f'reads torch.load(path)["state_dict"]. Fix: torch.save(dict(state_dict='
-                f'model.state_dict()), path) with model = upstream\'s '
-                f'registry.get_model({args.teacher!r}, num_classes).')
+            raise ValueError(f'teacher_ckpt {path!r}: torch.load(path, map_location="cpu"), as '
+                             f'upstream calls it, failed: {e}') from e
+        fix = (f'save the teacher as torch.save(dict(state_dict=model.state_dict()), path) with '
+               f'model = upstream\'s registry.get_model({args.teacher!r}, num_classes) (upstream\'s '
+               f'layout), or, for a WRN trained here, pass our checkpoint as is / convert it with '
+               f'python tools/convert_wrn.py {path} OUT.pth --to upstream')
+        try:
+            state = unwrap_checkpoint(ckpt)
+        except ValueError:
+            state = {}
+        if not state:
+            raise ValueError(f'teacher_ckpt {path!r} is neither in upstream\'s layout (upstream '
+                             f'reads torch.load(path)["state_dict"]) nor a state dict of ours. '
+                             f'Fix: {fix}.')
+        converted = False
+        if args.teacher.startswith('wrn'):
+            try:
+                layout = detect_layout(state)
+            except ValueError as e:
+                raise ValueError(f'teacher_ckpt {path!r}: {e}. Fix: {fix}.') from e
+            if layout == OURS:
+                state, converted = to_upstream(state), True
+        if self.registry is None:
+            _, self.registry = import_upstream(self.root)
+        num_classes = NUM_CLASSES.get(args.dataset)
+        if num_classes is None and 'fc.weight' in state:
+            num_classes = int(state['fc.weight'].shape[0])
+        if num_classes is None:
+            raise ValueError(f'upstream --dataset {args.dataset!r}: its class count is unknown to '
+                             f'the adapter and the teacher has no fc.weight to read it from. Fix: '
+                             f'use one of {sorted(NUM_CLASSES)}.')
+        reference = self.registry.get_model(args.teacher, num_classes=num_classes).state_dict()
+        check_state_dict(state, reference,
+                         what=f'teacher_ckpt {path!r} (read as {args.teacher} with '
+                              f'{num_classes} classes for --dataset {args.dataset})', fix=fix)
+        exact = isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict) and \
+            list(ckpt['state_dict']) == list(state) and not converted
+        return None if exact else state
 
     def run(self, argv: Sequence[str]) -> Optional[dict]:
         """Run upstream's ``datafree_kd.py`` ``main()`` with ``argv`` (its own flags), metered,
@@ -483,6 +573,7 @@ class UpstreamCMIAdapter:
         script = osp.join(self.root, 'datafree_kd.py')
         # defines upstream's parser/main/train without running main (`__name__` != '__main__')
         upstream = runpy.run_path(script, run_name='upstream_datafree_kd')
+        self.patch_train(upstream)
         parser, argv = upstream['parser'], list(argv)
         cpu = not torch.cuda.is_available()
         if cpu:
@@ -491,6 +582,17 @@ class UpstreamCMIAdapter:
         if cpu and args.gpu is not None:
             raise ValueError(f'upstream flag --gpu {args.gpu} given but torch sees no CUDA '
                              f'device. Fix: drop --gpu to run upstream on the CPU.')
+        if args.multiprocessing_distributed:
+            raise ValueError(
+                'upstream flag --multiprocessing_distributed: upstream then mp.spawn()s fresh '
+                'worker processes, which the adapter\'s τ sampler, criterion patch and energy '
+                'meter do not reach. Fix: drop --multiprocessing_distributed (one process), or use '
+                'our data-free pipeline under DDP (tools/dist_train.sh with a configs/dfkd config).')
+        if args.method not in TAU_METHODS:
+            raise ValueError(
+                f'upstream --method {args.method}: its KD criterion is torch.nn.L1Loss on logits '
+                f'(no temperature), so the shared τ cannot apply. Fix: use one of --method '
+                f'{"|".join(TAU_METHODS)}.')
         self.prepare(args)
         old_argv, old_cwd = sys.argv, os.getcwd()
         handlers = {name: list(getattr(lg, 'handlers', ()))

@@ -1,6 +1,7 @@
 """The published-default configs, the teacher-checkpoint contract and tools/dfkd.py end to end."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -43,7 +44,12 @@ def test_config_defaults_and_model_build(path):
     s = cfg.model.synthesizer
     if '_cmi_' in path:
         expect = dict(type='CMISynthesizer', synthesis_batch_size=256, iterations=200, lr=1e-3,
-                      adv=0.5, bn=1.0, oh=1.0, cr=0.8, cr_T=0.1)
+                      adv=0.5, bn=1.0, oh=1.0, cr=0.8, cr_T=0.2)
+        # the same cr_T as the upstream command third_party/README.md documents
+        readme = open(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                               'third_party', 'README.md')).read()
+        documented = set(re.findall(r'--cr_T ([0-9.]+)', readme))
+        assert documented == {str(expect['cr_T'])}, documented
     else:
         expect = dict(type='DeepInversionSynthesizer', synthesis_batch_size=256, iterations=1000,
                       lr=0.1, bn=10.0, oh=1.0, adv=1.0, tv=1e-3)

@@ -175,9 +175,12 @@ def test_dfkd_two_ranks_train_and_resume(synthesizer, toy_teacher, tmp_path, fre
     banks = [_bank(work_dir, r, 'bank_ep1') for r in (0, 1)]
     assert banks[0].shape == banks[1].shape == (2 * ROUND, 3, SIZE, SIZE)
     assert not torch.equal(banks[0], banks[1]), 'both ranks synthesized the same images'
-    # the checkpoint holds rank 0's synthesizer state
+    # the checkpoint holds rank 0's synthesizer state: references to rank 0's round files
     synth_state = ckpt['state_dict']['_extra_state']['synthesizer']
-    assert torch.equal(synth_state['_extra_state']['bank']['images'], banks[0])
+    files = synth_state['_extra_state']['round_files']
+    assert all(osp.dirname(f) == osp.join(str(work_dir), 'synthesis_rounds', 'rank0')
+               for f in files)
+    assert torch.equal(torch.cat([torch.load(f)['images'] for f in files]), banks[0])
     assert osp.isfile(osp.join(work_dir, 'synthetic', 'epoch_1.png'))   # rank 0's grid
 
     # -- resume for a second epoch ----------------------------------------------------------

@@ -65,21 +65,23 @@ def test_every_kd_step_gets_the_shared_tau(trained):
     # two synthesis rounds per epoch, each appending ROUND images
     assert len(runner.model.synthesizer.bank) == 4 * ROUND
     assert runner.message_hub.get_scalar('train/synth_bn').data[0].size == 4
-    # synthesis FLOPs: counted on the first round, accumulated over the 4 rounds
-    per_round = runner.train_loop.synthesis_flops_per_round
-    assert per_round > 0
-    assert runner.message_hub.get_info('dfkd_synthesis_flops') == 4 * per_round
+    # synthesis FLOPs per round: they grow while the feature bank fills (0, 32, 64 cached rows
+    # of n_neg=64; the 4th round reuses the 3rd's count), accumulated over the 4 rounds
+    per_round = runner.message_hub.get_scalar('train/synth_flops').data[0].tolist()
+    assert per_round[0] < per_round[1] < per_round[2] == per_round[3]
+    assert runner.train_loop.synthesis_flops.counted_rounds == 3
+    assert runner.message_hub.get_info('dfkd_synthesis_flops') == sum(per_round)
 
 
 def test_meter_counts_synthesis_as_training_flops(trained):
     from mmkd_green.energy.records import read_records
     runner, work_dir = trained
-    per_round = runner.train_loop.synthesis_flops_per_round
+    f = runner.message_hub.get_scalar('train/synth_flops').data[0].tolist()
     records, _ = read_records(osp.join(str(work_dir), 'carbon', 'carbon.jsonl'))
     epochs = [r for r in records
                if r.get('type') == 'epoch']
-    assert [r['extra_train_flops'] for r in epochs] == [2 * per_round, 2 * per_round]
-    assert all(r['train_flops'] > 2 * per_round for r in epochs)   # + the counted KD steps
+    assert [r['extra_train_flops'] for r in epochs] == [f[0] + f[1], f[2] + f[3]]
+    assert all(r['train_flops'] > r['extra_train_flops'] for r in epochs)   # + KD steps
 
 
 def test_png_grid_per_epoch(trained):
@@ -110,7 +112,15 @@ def test_resume_restores_student_generator_and_banks(trained, toy_teacher, tmp_p
     fresh.resume(ckpt)
     assert fresh.epoch == 2 and fresh.iter == ITERS
     assert torch.equal(synth.bank.images(), saved.bank.images())
-    assert torch.equal(synth.feature_bank.data, saved.feature_bank.data)
+    # the checkpoint refers to the round files (no banks inside); features come back as float16
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
+    extra = state['_extra_state']['synthesizer']['_extra_state']
+    assert 'bank' not in extra and 'feature_bank' not in extra and len(extra['round_files']) == 4
+    assert all(osp.isfile(f) and f.startswith(str(work_dir)) for f in extra['round_files'])
+    from mmkd_green.dfkd.synthesis.round_store import FEATURE_RTOL
+    assert torch.allclose(synth.feature_bank.data, saved.feature_bank.data, rtol=FEATURE_RTOL,
+                          atol=2.0 ** -24)
+    assert synth.feature_bank._ptr == saved.feature_bank._ptr
     for (k, a), b in zip(saved.generator.state_dict().items(), synth.generator.state_dict().values()):
         assert torch.equal(a, b), k
     for a, b in zip(saved.head.parameters(), synth.head.parameters()):
@@ -121,4 +131,7 @@ def test_resume_restores_student_generator_and_banks(trained, toy_teacher, tmp_p
         assert torch.equal(a, b)
     fresh.train()                     # one more epoch continues from the restored bank
     assert fresh.epoch == 3 and len(synth.bank) == 6 * ROUND
+    # per-round synthesis FLOPs as the uninterrupted run reports them (bank full: last count)
+    assert fresh.train_loop.synthesis_flops_per_round == \
+        runner.message_hub.get_scalar('train/synth_flops').data[0][-1]
     assert torch.equal(synth.bank.images()[:4 * ROUND], saved.bank.images())

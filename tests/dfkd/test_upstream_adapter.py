@@ -76,33 +76,48 @@ def _checkout():
 
 
 def test_upstream_train_step_uses_our_tau_and_meter(tmp_path):
+    """Upstream's own KD loop gets τ from the sampler; the generator's adversarial KLDiv (the very
+    object main_worker hands to both, for zskt/dfq/dafl) and the logged metric keep fixed T."""
     root = _checkout()
     from mmkd_green.energy import load_run_totals
     adapter = UpstreamCMIAdapter(root, seed=3, work_dir=str(tmp_path / 'run'))
     datafree = adapter.install()
     import runpy
-    import types
     import torchvision.transforms as T
-    assert datafree.criterions.KLDiv.shared_sampler is adapter.sampler
     kd = runpy.run_path(osp.join(root, 'datafree_kd.py'), run_name='upstream_datafree_kd')
+    adapter.patch_train(kd)
+    assert datafree.criterions.KLDiv.__module__ == 'datafree.criterions'   # not swapped
     wrn = datafree.models.classifiers.wresnet
     torch.manual_seed(0)
     teacher, student = wrn.wrn_16_1(num_classes=10).eval(), wrn.wrn_16_1(num_classes=10)
     mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    normalizer = datafree.utils.Normalizer(mean, std)
     synth = datafree.synthesis.DeepInvSyntheiszer(
         teacher, student, num_classes=10, img_size=(3, 32, 32), iterations=2,
         synthesis_batch_size=8, sample_batch_size=8, save_dir=str(tmp_path / 'syn'),
         transform=T.Compose([T.ToTensor(), T.Normalize(mean, std)]),
-        normalizer=datafree.utils.Normalizer(mean, std), device='cpu')
-    criterion = datafree.criterions.KLDiv(T=20)     # as datafree_kd.main_worker builds it
+        normalizer=normalizer, device='cpu')
+    criterion = datafree.criterions.KLDiv()     # as main_worker builds it for zskt/dfq/dafl
+    gen = datafree.synthesis.GenerativeSynthesizer(
+        teacher, student, datafree.models.generator.Generator(nz=16, ngf=8, img_size=32),
+        nz=16, img_size=(3, 32, 32), iterations=2, synthesis_batch_size=8, sample_batch_size=8,
+        adv=1.0, bn=1.0, oh=1.0, criterion=criterion, normalizer=normalizer, device='cpu')
     optimizer = torch.optim.SGD(student.parameters(), 0.1, momentum=0.9)
-    args = types.SimpleNamespace(kd_steps=3, gpu=None, fp16=False, print_freq=0,
+    args = types.SimpleNamespace(kd_steps=3, ep_steps=3, gpu=None, fp16=False, print_freq=0,
                                  current_epoch=0, autocast=datafree.utils.dummy_ctx)
     adapter.start_meter()
     synth.synthesize()
+    gen.synthesize()                              # adversarial term: criterion(s, t), T = 1
     kd['train'](synth, [student, teacher], criterion, optimizer, args)   # upstream's KD loop
-    assert criterion.iteration == 3
+    assert adapter.criterion.iteration == 3 and adapter.criterion.T == criterion.T
     assert adapter.taus == [adapter.sampler(i) for i in range(3)]
+    gen.synthesize()
+    assert len(adapter.taus) == 3                 # the generator drew no τ
+    s_, t_ = torch.randn(4, 10), torch.randn(4, 10)
+    assert float(criterion(s_, t_)) == pytest.approx(float(HKDLoss(alpha=1.0)(s_, t_, tau=1.0)),
+                                                     rel=1e-5)
+    with pytest.raises(TypeError, match='dfad.*Fix: use one of --method'):
+        kd['train'](synth, [student, teacher], torch.nn.L1Loss(), optimizer, args)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.randn(8, 3, 32, 32), torch.arange(8) % 10),
         batch_size=4)
@@ -182,9 +197,15 @@ def test_upstream_datafree_kd_main_end_to_end_on_cpu(method, tmp_path, wrapper, 
     UpstreamCMIAdapter(root).install()      # makes upstream's modules importable
     import registry                         # upstream's, from the checkout
     torch.manual_seed(0)
-    teacher = registry.get_model('wrn16_1', num_classes=10)   # random: the flow is under test
     ckpt = tmp_path / 'teacher.pth'
-    torch.save(dict(state_dict=teacher.state_dict()), str(ckpt))
+    if method == 'cmi':       # upstream's layout
+        teacher = registry.get_model('wrn16_1', num_classes=10)   # random: the flow is tested
+        torch.save(dict(state_dict=teacher.state_dict()), str(ckpt))
+    else:                     # ours (an mmengine checkpoint of our WideResNet): converted
+        from mmkd_green.classification.backbones import WideResNet
+        ours = WideResNet(depth=16, widen_factor=1, num_classes=10)
+        torch.save(dict(meta={}, state_dict={f'backbone.{k}': v
+                                             for k, v in ours.state_dict().items()}), str(ckpt))
     work_dir = tmp_path / 'work'
     before = _listing(root)
     totals = wrapper.main([
@@ -195,7 +216,7 @@ def test_upstream_datafree_kd_main_end_to_end_on_cpu(method, tmp_path, wrapper, 
         '--batch_size', '16', '--synthesis_batch_size', '16', '--adv', '0.5', '--bn', '1',
         '--oh', '1', '--cr', '0.8', '--cr_T', '0.2', '--T', '20', '--seed', '0', '-j', '0',
         '--save_dir', 'run/' + method])
-    adapter, = wrapper.made
+    adapter = wrapper.made[0]
     sampler = UniformTemperature(2.0, 20.0, seed=7)
     # upstream's train(): kd_steps KD steps, each one criterion call with τ drawn by the sampler
     assert adapter.tau_history == [sampler(i) for i in range(2)]
@@ -212,6 +233,28 @@ def test_upstream_datafree_kd_main_end_to_end_on_cpu(method, tmp_path, wrapper, 
     assert len(os.listdir(work_dir / 'run' / method)) == 16
     assert _listing(root) == before, 'upstream wrote into the checkout'
     assert 'Best:' in capsys.readouterr().out
+    if method == 'deepinv':   # the converted teacher computes what ours computes
+        placed = torch.load(str(work_dir / 'checkpoints' / 'pretrained' /
+                                'cifar10_wrn16_1.pth'))['state_dict']
+        up = registry.get_model('wrn16_1', num_classes=10).eval()
+        up.load_state_dict(placed)
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(up(x), ours.eval()(x))
+        # upstream's --resume: its epoch 2 continues the τ stream where epoch 1 ended
+        wrapper.main([
+            '--root', root, '--seed', '7', '--work-dir', str(work_dir), '--data-root', data_root,
+            '--teacher-ckpt', str(ckpt), '--val-subset', '64', '--',
+            '--method', method, '--dataset', 'cifar10', '--teacher', 'wrn16_1', '--student',
+            'wrn16_1', '--epochs', '2', '--ep_steps', '2', '--kd_steps', '2', '--g_steps', '2',
+            '--batch_size', '16', '--adv', '0.5', '--bn', '1', '--oh', '1', '--T', '20',
+            '--seed', '0', '-j', '0', '--save_dir', 'run/deepinv_resumed', '--resume',
+            f'checkpoints/datafree-{method}/cifar10-wrn16_1-wrn16_1.pth'])
+        resumed = wrapper.made[-1]
+        assert resumed.tau_history == [sampler(i) for i in range(2, 4)]
+        from mmkd_green.energy.records import read_records
+        records, _ = read_records(str(work_dir / 'carbon' / 'carbon.jsonl'))
+        assert [r['epoch'] for r in records if r.get('type') == 'epoch'] == [1, 2]
 
 
 def test_upstream_run_explains_missing_inputs(tmp_path):
@@ -233,8 +276,21 @@ def test_upstream_run_explains_missing_inputs(tmp_path):
     adapter = UpstreamCMIAdapter(root, teacher_ckpt=str(bad), work_dir=str(tmp_path / 'w'))
     with pytest.raises(ValueError, match="upstream's layout"):
         adapter.run(['--method', 'deepinv', '--dataset', 'cifar10', '--teacher', 'wrn16_1'])
+    # a teacher of the wrong size (ours or upstream's layout) is named before anything runs
+    from mmkd_green.classification.backbones import WideResNet
+    wrong = tmp_path / 'wrong.pth'
+    torch.save(WideResNet(depth=16, widen_factor=2, num_classes=100).state_dict(), str(wrong))
+    adapter = UpstreamCMIAdapter(root, teacher_ckpt=str(wrong), work_dir=str(tmp_path / 'w'))
+    with pytest.raises(ValueError, match=r'wrn16_1 with 10 classes.*unexpected keys.*'
+                                         r'shape mismatches.*Fix:.*convert_wrn.py'):
+        adapter.run(['--method', 'deepinv', '--dataset', 'cifar10', '--teacher', 'wrn16_1'])
     good = tmp_path / 'good.pth'
-    torch.save({'state_dict': {}}, str(good))
+    torch.save({'state_dict': WideResNet(depth=16, widen_factor=1).state_dict()}, str(good))
+    adapter = UpstreamCMIAdapter(root, teacher_ckpt=str(good), work_dir=str(tmp_path / 'w'))
+    with pytest.raises(ValueError, match='--multiprocessing_distributed.*Fix'):
+        adapter.run(['--method', 'deepinv', '--multiprocessing_distributed'])
+    with pytest.raises(ValueError, match='--method dfad.*L1Loss.*Fix'):
+        adapter.run(['--method', 'dfad'])
     adapter = UpstreamCMIAdapter(root, teacher_ckpt=str(good), work_dir=str(tmp_path / 'w'))
     with pytest.raises(ValueError, match='divide 40960'):
         adapter.run(['--method', 'cmi', '--dataset', 'cifar10', '--teacher', 'wrn16_1',

@@ -1,6 +1,13 @@
-# DeepInversion (Yin et al. 2020), WRN-40-2 teacher -> WRN-16-1 student, the CMI repo's settings
-# (scripts/deepinv/deepinv_cifar10_wrn402_wrn161.sh): batch 256, 1000 pixel steps, lr 0.1, bn 10,
-# oh 1, adv 1 (adaptive JS term), tv 1e-3, 400 KD steps per epoch, 200 epochs, SGD lr 0.1.
+# DeepInversion (Yin et al. 2020), WRN-40-2 teacher -> WRN-16-1 student. Every value from
+# upstream zju-vipa/CMI 9e79fa9 (files of that repository):
+#   scripts/deepinv/deepinv_cifar10_wrn402_wrn161.sh: --batch_size 256 (synthesis and KD),
+#     --g_steps 1000 (iterations), --lr_g 0.1 (lr), --bn 10, --oh 1, --adv 1, --epochs 200,
+#     --kd_steps 400, --ep_steps 400, --lr 0.1, --T 20 (fixed-τ configs), --seed 0
+#   datafree_kd.py: DeepInvSyntheiszer(tv=0.001, l2=0.0); SGD momentum 0.9, --weight_decay
+#     default 1e-4; CosineAnnealingLR(T_max=epochs); KLDiv(T) as the KD loss
+#   datafree/synthesis/deepinversion.py: Adam betas (0.5, 0.99), jitter 1/8 + flip, JS
+#     divergence at T=3 for the adaptive term, pixels clipped to the valid range per step, and
+#     the batch kept per round = the last one (keep='last', see DeepInversionSynthesizer)
 num_classes = 10
 model = dict(
     type='DataFreeDistiller',

@@ -36,6 +36,9 @@ class ImageBank:
 
     @staticmethod
     def to_uint8(images: torch.Tensor) -> torch.Tensor:
+        """``round(255·clamp(x, 0, 1))`` as uint8 on CPU (uint8 input is taken as is)."""
+        if images.dtype == torch.uint8:
+            return images.detach().cpu()
         return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
 
     def _reserve(self, n: int, shape) -> None:
@@ -52,7 +55,7 @@ class ImageBank:
         self._data = data
 
     def add(self, images: torch.Tensor) -> None:
-        """Append a batch ``(N, C, H, W)`` of images with values in ``[0, 1]``."""
+        """Append a batch ``(N, C, H, W)`` of images with values in ``[0, 1]`` (or uint8)."""
         if images.ndim != 4:
             raise ValueError(f'ImageBank.add expects (N, C, H, W) images, got {tuple(images.shape)}')
         if self._data is not None and tuple(images.shape[1:]) != self.image_shape:

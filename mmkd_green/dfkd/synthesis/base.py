@@ -3,8 +3,8 @@
 A synthesizer inverts a frozen teacher into images. One *synthesis round*
 (:meth:`BaseSynthesizer.synthesize`) optimises a batch of ``synthesis_batch_size`` images for
 ``iterations`` steps against a weighted sum of losses (subclasses define :meth:`invert`), keeps
-the lowest-loss batch and appends it to an in-memory :class:`~.bank.ImageBank`. KD steps then
-draw batches from the bank with :meth:`BaseSynthesizer.sample` (random crop with zero padding +
+one batch (per method: the last or the lowest-loss one) and appends it to an in-memory
+:class:`~.bank.ImageBank`. KD steps then draw batches from the bank with :meth:`BaseSynthesizer.sample` (random crop with zero padding +
 horizontal flip, then the teacher's normalisation: the CIFAR training transform).
 
 All synthesizers share the inversion terms (weights ``bn``, ``oh``, ``adv``)::
@@ -20,7 +20,7 @@ off for their parameters (gradients still flow through them to the images), so n
 gradient is computed for either and no synthesis gradient ever reaches the student's optimizer.
 """
 import contextlib
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -28,6 +28,7 @@ import torch.nn as nn
 from .augment import Normalize, random_crop_flip
 from .bank import ImageBank
 from .bn_hooks import BNHooks
+from .round_store import RoundStore
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
@@ -83,6 +84,7 @@ class BaseSynthesizer(nn.Module):
         self.kd_padding, self.kd_flip = int(kd_padding), bool(kd_flip)
         self.channels_last = bool(channels_last)
         self.rounds = 0
+        self.round_files: List[str] = []     # with a store: one file per round (round_store.py)
         self.last_losses: Dict[str, float] = {}
 
     # -- binding ---------------------------------------------------------------------------
@@ -122,6 +124,11 @@ class BaseSynthesizer(nn.Module):
         """``x`` as the teacher/student get it in a synthesis step (channels-last if enabled)."""
         return x.contiguous(memory_format=torch.channels_last) \
             if self.channels_last and x.dim() == 4 else x
+
+    def flops_key(self) -> tuple:
+        """What fixes the shapes (hence the FLOPs) of the next round; subclasses reading their
+        banks add what they read (see :mod:`mmkd_green.dfkd.synthesis_flops`)."""
+        return (type(self).__name__, self.synthesis_batch_size, self.iterations)
 
     def invert(self, targets: torch.Tensor, hooks: BNHooks, progress=None):
         """Optimise one batch for ``targets``; return ``(images in [0, 1], losses dict)``."""
@@ -166,6 +173,10 @@ class BaseSynthesizer(nn.Module):
             images, losses = self.invert(targets, hooks, progress)
         images = images.detach().clamp(0, 1)
         self.bank.add(images)
+        store = self.__dict__.get('_store')
+        if store is not None:
+            self.round_files.append(store.save(self.rounds, dict(
+                images=ImageBank.to_uint8(images), **self.round_record())))
         self.rounds += 1
         self.last_losses = losses
         return dict(images=images, targets=targets, losses=losses)
@@ -180,17 +191,41 @@ class BaseSynthesizer(nn.Module):
         return self.normalize(x) if normalize else x
 
     # -- checkpointing ---------------------------------------------------------------------
-    def extra_state(self) -> dict:
-        """Subclass hook: more non-parameter state (optimizer states, memory banks)."""
+    def attach_store(self, store: Optional[RoundStore]) -> None:
+        """Write every later round to ``store`` and keep only references to those files in the
+        checkpoint state (see :mod:`.round_store`); ``None`` detaches (banks in the state)."""
+        self.__dict__['_store'] = store
+
+    def round_record(self) -> Dict[str, torch.Tensor]:
+        """Subclass hook: tensors besides the images that the last round added to a bank."""
+        return {}
+
+    def extra_state(self, with_banks: bool = True) -> dict:
+        """Subclass hook: more non-parameter state (optimizer states, memory banks; the banks
+        only with ``with_banks``, else they are rebuilt from the round files)."""
         return {}
 
     def load_extra_state(self, state: dict) -> None:
-        """Subclass hook, inverse of :meth:`extra_state`."""
+        """Subclass hook, inverse of :meth:`extra_state`; with round files, ``state`` carries
+        their contents as ``round_records`` (oldest first)."""
 
     def get_extra_state(self) -> dict:
+        if self.__dict__.get('_store') is not None and len(self.round_files) == self.rounds:
+            return dict(round_files=list(self.round_files), bank_max_size=self.bank.max_size,
+                        rounds=self.rounds, **self.extra_state(with_banks=False))
         return dict(bank=self.bank.state_dict(), rounds=self.rounds, **self.extra_state())
 
     def set_extra_state(self, state: dict) -> None:
-        self.bank.load_state_dict(state['bank'])
         self.rounds = int(state.get('rounds', 0))
+        if 'round_files' in state:
+            files = list(state['round_files'])
+            records = [RoundStore.load(path) for path in files]
+            self.bank = ImageBank(state.get('bank_max_size', self.bank.max_size))
+            for rec in records:
+                self.bank.add(rec['images'])
+            self.round_files = files
+            state = dict(state, round_records=records)
+        else:
+            self.bank.load_state_dict(state['bank'])
+            self.round_files = []
         self.load_extra_state(state)

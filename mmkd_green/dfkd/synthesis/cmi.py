@@ -17,7 +17,8 @@ earlier rounds. The projection head and its Adam optimizer persist across rounds
 the lowest-loss batch (images → image bank, features → memory bank).
 
 Defaults are the CMI repo's CIFAR-10 WRN-40-2 → WRN-16-1 settings: 200 steps, lr 1e-3, batch 256,
-adv 0.5, bn 1, oh 1, cr 0.8, cr_T 0.1, nz 256, head dim 256, bank 40960 rows, 4096 negatives.
+adv 0.5, bn 1, oh 1, cr 0.8, cr_T 0.2 (scripts/cmi/cmi_cifar10.sh), nz 256, head dim 256, bank
+40960 rows, 4096 negatives (datafree_kd.py).
 """
 from typing import Optional
 
@@ -45,7 +46,7 @@ class CMISynthesizer(BaseSynthesizer):
     needs_instance_means = True
 
     def __init__(self, num_classes, generator: Optional[dict] = None, iterations=200, lr=1e-3,
-                 bn=1.0, oh=1.0, adv=0.5, cr=0.8, cr_T=0.1, head_dim=256,
+                 bn=1.0, oh=1.0, adv=0.5, cr=0.8, cr_T=0.2, head_dim=256,
                  feature_bank_size=40960, n_neg=4096, local_scale=(0.25, 1.0),
                  reset_generator=True, **kwargs):
         super().__init__(num_classes, iterations=iterations, lr=lr, bn=bn, oh=oh, adv=adv,
@@ -64,6 +65,7 @@ class CMISynthesizer(BaseSynthesizer):
         self.head_optimizer = None
         self.feature_bank = None
         self._pending_state = None
+        self._last_features = None
 
     def on_bind(self, teacher) -> None:
         if self.head is not None:
@@ -75,6 +77,12 @@ class CMISynthesizer(BaseSynthesizer):
         self.generator.to(next(teacher.parameters()).device)
         if self._pending_state is not None:
             self.load_extra_state(self._pending_state)
+
+    def flops_key(self) -> tuple:
+        """+ the cached rows the head processes this round, ``min(len(bank), n_neg)``."""
+        cached = min(len(self.feature_bank), self.n_neg) if self.cr > 0 and \
+            self.feature_bank is not None else 0
+        return super().flops_key() + (cached,)
 
     def invert(self, targets, hooks, progress=None):
         if self.head is None:
@@ -130,21 +138,34 @@ class CMISynthesizer(BaseSynthesizer):
             if progress is not None:
                 progress(step, losses)
         self.feature_bank.add(best[1])
+        self._last_features = best[1]
         losses['best'] = best_loss
         return best[0], losses
 
-    def extra_state(self) -> dict:
+    def round_record(self) -> dict:
+        return {} if self._last_features is None else \
+            dict(features=self._last_features.to(torch.float16))
+
+    def extra_state(self, with_banks: bool = True) -> dict:
         if self.head is None:
             return {}
-        return dict(feature_bank=self.feature_bank.state_dict(),
-                    head_optimizer=self.head_optimizer.state_dict())
+        state = dict(head_optimizer=self.head_optimizer.state_dict())
+        if with_banks:
+            state['feature_bank'] = self.feature_bank.state_dict()
+        return state
 
     def load_extra_state(self, state: dict) -> None:
-        if 'feature_bank' not in state:
+        if 'feature_bank' not in state and 'round_records' not in state:
             return
         if self.head is None:          # restored before binding: apply once the head exists
             self._pending_state = state
             return
-        self.feature_bank.load_state_dict(state['feature_bank'])
+        if 'round_records' in state:   # replay the rounds' features (float16 on disk)
+            self.feature_bank = FeatureBank(self.feature_bank_size, self.feature_bank.dim)
+            for rec in state['round_records']:
+                if 'features' in rec:
+                    self.feature_bank.add(rec['features'].float())
+        else:
+            self.feature_bank.load_state_dict(state['feature_bank'])
         self.head_optimizer.load_state_dict(state['head_optimizer'])
         self._pending_state = None

@@ -8,7 +8,14 @@ Pixels ``x`` (in the teacher's normalised space, initialised ~ N(0, 1)) minimise
 where ``x̃`` is ``x`` randomly jittered (circular shift up to 1/8 of the side) and flipped, R_bn the
 BN-statistics loss, TV the total variation, and the adaptive term (``adv > 0``, "ADI") pushes the
 images to where student and teacher disagree. Adam (β = 0.5, 0.99); after every step ``x`` is
-clamped to valid pixels. The round keeps the batch of lowest ``L`` and returns it in ``[0, 1]``.
+clamped to valid pixels. The round returns, in ``[0, 1]``, the batch chosen by ``keep``:
+
+* ``'last'`` (default, upstream's behaviour): ``x`` after the final step and clamp. Upstream's
+  ``DeepInvSyntheiszer`` records ``best_inputs = inputs.data`` at the lowest loss, but that
+  tensor shares storage with the optimised one (the later in-place Adam steps and
+  ``clip_images`` write into it), so what it keeps is in effect the last batch;
+* ``'best'``: the batch of lowest ``L`` seen during the round (``x`` as it was when ``L`` was
+  evaluated), what upstream's code reads as if it did.
 
 Defaults follow the CMI repo's WRN-40-2 → WRN-16-1 DeepInversion script: 1000 steps, lr 0.1,
 bn 10, oh 1, adv 1, tv 1e-3, l2 0.
@@ -27,16 +34,21 @@ class DeepInversionSynthesizer(BaseSynthesizer):
         tv: weight of the total-variation prior. l2: weight of the L2 prior.
         jitter: max shift as a fraction of the side (0: none). flip: random flips.
         adv_T: temperature of the JS divergence of the adaptive term.
+        keep: ``'last'`` (upstream's effective behaviour) or ``'best'`` (lowest-loss batch).
     """
 
     def __init__(self, num_classes, iterations=1000, lr=0.1, bn=10.0, oh=1.0, adv=1.0,
-                 tv=1e-3, l2=0.0, jitter=1. / 8., flip=True, adv_T=3.0, **kwargs):
+                 tv=1e-3, l2=0.0, jitter=1. / 8., flip=True, adv_T=3.0, keep='last', **kwargs):
         super().__init__(num_classes, iterations=iterations, lr=lr, bn=bn, oh=oh, adv=adv,
                          **kwargs)
         if tv < 0 or l2 < 0 or not 0 <= jitter < 1:
             raise ValueError(f'DeepInversionSynthesizer: tv, l2 >= 0 and jitter in [0, 1) '
                              f'required, got tv={tv}, l2={l2}, jitter={jitter}')
+        if keep not in ('last', 'best'):
+            raise ValueError(f'DeepInversionSynthesizer: keep must be "last" (upstream) or "best", '
+                             f'got {keep!r}')
         self.tv, self.l2, self.jitter, self.flip, self.adv_T = float(tv), float(l2), jitter, flip, adv_T
+        self.keep = keep
 
     def invert(self, targets, hooks, progress=None):
         n = targets.shape[0]
@@ -62,7 +74,7 @@ class DeepInversionSynthesizer(BaseSynthesizer):
                 terms['l2'] = torch.linalg.vector_norm(x)
                 loss = loss + self.l2 * terms['l2']
             value = float(loss.detach())
-            if value < best_loss:
+            if self.keep == 'best' and value < best_loss:
                 best_loss, best_x = value, x.detach().clone()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -73,5 +85,7 @@ class DeepInversionSynthesizer(BaseSynthesizer):
             losses['total'] = value
             if progress is not None:
                 progress(step, losses)
-        losses['best'] = best_loss
-        return self.normalize.inverse(best_x), losses
+        if self.keep == 'best':
+            losses['best'] = best_loss
+            return self.normalize.inverse(best_x), losses
+        return self.normalize.inverse(x.detach()), losses
