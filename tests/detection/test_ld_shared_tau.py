@@ -41,10 +41,9 @@ def tiny_ld_cfg(repo_root, data_root, work_dir, extra=()):
     tiny = dict(
         backbone=dict(depth=18, base_channels=8, frozen_stages=-1, norm_eval=False,
                       init_cfg=None),
-        neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-        bbox_head=dict(num_classes=len(TOY_CLASSES), in_channels=16, feat_channels=16,
+        neck=dict(in_channels=[8, 16, 32, 64], out_channels=32),
+        bbox_head=dict(num_classes=len(TOY_CLASSES), in_channels=32, feat_channels=32,
                        stacked_convs=1))
-    cfg.model.merge_from_dict(tiny) if hasattr(cfg.model, 'merge_from_dict') else None
     for key, value in tiny.items():
         cfg.model[key].update(value)
     teacher = copy.deepcopy(cfg.model.to_dict())
