@@ -9,8 +9,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmkd_green  # noqa: E402,F401
-from mmkd_green.detection.demo import run_demo  # noqa: E402
+import warnings  # noqa: E402
+
+with warnings.catch_warnings(record=True) as EARLY:   # import-time notices: to the log file
+    import mmkd_green  # noqa: E402,F401
+    from mmkd_green.detection.demo import run_demo  # noqa: E402
+from mmkd_green.utils.console import QuietConsole  # noqa: E402
 
 
 def main(argv=None):
@@ -24,8 +28,10 @@ def main(argv=None):
     parser.add_argument('--baseline', action='store_true',
                         help='also train the student alone (adds about a third to the time)')
     args = parser.parse_args(argv)
-    return run_demo(args.out, args.data, args.trainval, args.test, args.epochs, args.seed,
-                    baseline=args.baseline)
+    # other packages' deprecation notices: off the console, into this file and the run logs
+    with QuietConsole(osp.join(args.out, 'foreign_warnings.log'), early=EARLY):
+        return run_demo(args.out, args.data, args.trainval, args.test, args.epochs, args.seed,
+                        baseline=args.baseline)
 
 
 if __name__ == '__main__':

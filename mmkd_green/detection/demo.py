@@ -46,8 +46,11 @@ def load_cfg(path: str, data_root: Optional[str] = None, work_dir: Optional[str]
 
 def _toy_cfg(name: str, work_dir: str, data_root: str, epochs: Optional[int], seed: int,
              **model) -> Config:
-    return load_cfg(osp.join('configs', 'toy', name), data_root, work_dir, epochs, seed=seed,
-                    **model)
+    cfg = load_cfg(osp.join('configs', 'toy', name), data_root, work_dir, epochs, seed=seed,
+                   **model)
+    cfg.custom_hooks += [dict(type='QuietConsoleHook'),
+                         dict(type='StageProgressHook', stage=osp.basename(work_dir))]
+    return cfg
 
 
 def _train(cfg: Config) -> str:
@@ -59,6 +62,16 @@ def _train(cfg: Config) -> str:
 def _test(cfg: Config, ckpt: str) -> dict:
     cfg.load_from = ckpt
     return Runner.from_cfg(cfg).test()
+
+
+def _pictures(out_dir, data_root, epochs, seed, student_ckpt, runs) -> list:
+    """Exported student's detections beside ground truth on 4 test images + cumulative CO2."""
+    from .visualize import save_carbon_plot, save_detection_figure
+    cfg = _toy_cfg('ssdlite_student_toy.py', osp.join(out_dir, 'test_student'), data_root,
+                   epochs, seed)
+    return [save_detection_figure(cfg, student_ckpt, osp.join(out_dir, 'detections.png'),
+                                  pred_name='KD student'),
+            save_carbon_plot(runs, osp.join(out_dir, 'carbon.png'))]
 
 
 def format_table(rows) -> str:
@@ -107,6 +120,10 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_root: str = 'data/toy_voc',
     metrics = _test(_toy_cfg('ssdlite_student_toy.py', osp.join(out_dir, 'test_student'),
                              data_root, epochs, seed), student_ckpt)
     result['student_mAP'] = float(metrics[MAP_KEY])
+    result['pictures'] = _pictures(out_dir, data_root, epochs, seed, student_ckpt,
+                                   [('teacher', t_dir)] + [(n, d) for n, d, _ in runs] +
+                                   [('KD student', kd_dir)])
+    say(f'[demo] pictures: {", ".join(result["pictures"])}')
 
     rows = []
     for name, run_dir in [('teacher', t_dir)] + [(n, d) for n, d, _ in runs] + \
