@@ -10,7 +10,8 @@ prints on the main process, e.g.::
     [teacher] epoch  3/20  loss 1.234  9.8 s/epoch  ETA 2m47s
     [teacher] test: 80 images in 3.1 s  pascal_voc/mAP 0.612
 
-ETA = mean seconds per finished epoch (validation included) x epochs left.
+ETA = mean seconds per finished epoch (validation included) x epochs left; loss = mean over the
+epoch's iterations.
 """
 import sys
 import time
@@ -48,6 +49,7 @@ class StageProgressHook(Hook):
         self._t0: Optional[float] = None
         self._eval_t0: Optional[float] = None
         self._eval_images = 0
+        self._iters: Optional[int] = None
 
     def say(self, text: str) -> None:
         if is_main_process():
@@ -60,9 +62,10 @@ class StageProgressHook(Hook):
         self._t0 = time.perf_counter()
         self._start_epoch = runner.epoch
         try:
-            per_epoch = f' x {len(runner.train_dataloader)} iterations'
+            self._iters = len(runner.train_dataloader)
+            per_epoch = f' x {self._iters} iterations'
         except TypeError:
-            per_epoch = ''
+            self._iters, per_epoch = None, ''
         self.say(f'{runner.max_epochs} epochs{per_epoch}')
 
     def after_train_epoch(self, runner) -> None:
@@ -73,7 +76,7 @@ class StageProgressHook(Hook):
         left = runner.max_epochs - epoch
         loss = runner.message_hub.get_scalar('train/loss') \
             if 'train/loss' in runner.message_hub.log_scalars else None
-        loss_text = f'  loss {loss.mean():.3f}' if loss is not None else ''
+        loss_text = f'  loss {loss.mean(self._iters):.3f}' if loss is not None else ''
         width = len(str(runner.max_epochs))
         self.say(f'epoch {epoch:>{width}}/{runner.max_epochs}{loss_text}  '
                  f'{per_epoch:.1f} s/epoch  ' +
