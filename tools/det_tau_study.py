@@ -14,9 +14,13 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmkd_green  # noqa: E402,F401
-import mmkd_green.detection  # noqa: E402,F401
-from mmkd_green.detection.tau_study import PROFILES, run_study  # noqa: E402
+import warnings  # noqa: E402
+
+with warnings.catch_warnings(record=True) as EARLY:   # import-time notices: to the log file
+    import mmkd_green  # noqa: E402,F401
+    import mmkd_green.detection  # noqa: E402,F401
+    from mmkd_green.detection.tau_study import PROFILES, run_study  # noqa: E402
+from mmkd_green.utils.console import QuietConsole  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -39,7 +43,8 @@ def main(argv=None):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     out = args.out or osp.join('results', f'det_tau_{args.profile}')
-    summary = run_study(out, **kwargs)
+    with QuietConsole(osp.join(out, 'foreign_warnings.log'), early=EARLY):
+        summary = run_study(out, **kwargs)
     with open(summary['files']['md']) as f:
         print(f.read())
     print(f'[study] {summary["wall_seconds"]:.0f} s; files: {summary["files"]}')
