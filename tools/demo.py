@@ -1,5 +1,8 @@
 """The README demo (about 2-3 minutes on 2 CPU cores): toy VOC data -> toy teacher -> KD student
-with tau ~ U[2, 20] per batch -> VOC07 11-point mAP -> energy/carbon table.
+with tau ~ U[2, 20] per batch -> VOC07 11-point mAP -> energy/carbon table, one progress line per
+epoch with an ETA, and at the end <out>/detections.png (the exported student's detections under
+the ground truth) and <out>/carbon.png. Other packages' deprecation notices go to
+<out>/foreign_warnings.log and the runs' log files instead of the console.
 
     python tools/demo.py [--out work_dirs/demo] [--data data/toy_voc] [--baseline]
 """
