@@ -142,7 +142,10 @@ def summarize(rows: List[dict]) -> dict:
     for setting in dict.fromkeys(r['setting'] for r in rows):
         group = [r for r in rows if r['setting'] == setting]
         maps = [r['mAP'] for r in group if r['mAP'] is not None]
-        med = lambda k: statistics.median([r[k] for r in group if r[k] is not None] or [0.0])  # noqa: E731
+
+        def med(key):
+            return statistics.median([r[key] for r in group if r[key] is not None] or [0.0])
+
         settings[setting] = dict(
             tau=group[0]['tau'], n=len(group),
             map_median=statistics.median(maps) if maps else None,
@@ -176,8 +179,8 @@ def table_markdown(summary: dict) -> str:
                      f'{_fmt(s["co2_g_median"])} | {_fmt(s["seconds_median"], "{:.0f}")} |')
     if 'grid_kwh' in summary:
         lines.append('')
-        lines.append(f'Best fixed τ: {summary["best_fixed"]} (mAP {_fmt(summary["best_fixed_map"])})'
-                     f'; stochastic mAP {_fmt(summary["stochastic_map"])}. Energy of the fixed-τ '
+        lines.append(f'Best fixed τ: {summary["best_fixed"]} '
+                     f'(mAP {_fmt(summary["best_fixed_map"])}); stochastic mAP {_fmt(summary["stochastic_map"])}. Energy of the fixed-τ '
                      f'grid (one run per τ, medians summed) / one stochastic run = '
                      f'{_fmt(summary["grid_over_stochastic_energy"], "{:.1f}")}x.')
     return '\n'.join(lines) + '\n'

@@ -7,7 +7,7 @@ class BgWeightedSoftCELoss(BaseKDLoss):
     """Soft cross-entropy KD with a background-class weight (Chen et al., NeurIPS 2017,
     "Learning Efficient Object Detection Models with Knowledge Distillation", Eq. 3).
 
-    Per row (anchor) with ``p^s = softmax(s/τ)``, ``p^t = softmax(t/τ)`` over the ``C + 1`` classes::
+    Per row (anchor), ``p^s = softmax(s/τ)``, ``p^t = softmax(t/τ)`` over the ``C + 1`` classes::
 
         L = α · g(τ) · ( − Σ_k w_k · p^t_k · log p^s_k ) + (1 − α) · CE(s, y)
 
