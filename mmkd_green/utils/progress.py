@@ -66,7 +66,8 @@ class StageProgressHook(Hook):
             per_epoch = f' x {self._iters} iterations'
         except TypeError:
             self._iters, per_epoch = None, ''
-        self.say(f'{runner.max_epochs} epochs{per_epoch}')
+        epochs = 'epoch' if runner.max_epochs == 1 else 'epochs'
+        self.say(f'{runner.max_epochs} {epochs}{per_epoch}')
 
     def after_train_epoch(self, runner) -> None:
         epoch = runner.epoch + 1   # mmengine counts the epoch up after this hook
