@@ -7,7 +7,7 @@
 # tools/export_student.py writes it as a plain mmdet checkpoint.
 _base_ = './ssdlite_mobilenetv2_voc0712.py'
 
-temperature = dict(type='UniformTemperature', low=2.0, high=20.0)
+temperature = dict(type='UniformTemperature', low=2.0, high=20.0)  # discrete=True: integers 2..20
 model = dict(
     _delete_=True,
     type='SSDDistiller',
@@ -15,7 +15,7 @@ model = dict(
     teacher_config='configs/ssd_vgg16_voc0712.py',
     teacher_ckpt='work_dirs/ssd_vgg16_voc0712/epoch_24.pth',
     input_size=320,
-    kd_loss=dict(type='HKDLoss', alpha=0.95),
+    kd_loss=dict(type='HKDLoss', alpha=0.95),   # or BgWeightedSoftCELoss: ssd_kd_chen2017.py
     kd_anchors='pos_hardneg',   # or 'all'
     bbox_kd=None)               # or dict(type='TeacherBoundedRegLoss', margin=0.0, loss_weight=0.5)
 custom_hooks = [

@@ -35,11 +35,13 @@ model = dict(
         init_cfg=dict(_delete_=True, type='Xavier', layer='Conv2d', distribution='uniform',
                       bias=0)))
 
-# mmdet's SSD300-VOC0712 recipe (batch 8, SGD 1e-3, x10 repeated data, 24 epochs)
+# mmdet's SSD300-VOC0712 recipe (SGD lr 1e-3 for 8 GPUs x 8 = 64 images per step, x10 repeated
+# data, 24 epochs) on one GPU x 8: linearly scaled lr 1e-3 x 8 / 64 = 1.25e-4. auto_scale_lr (on)
+# multiplies it by (GPUs x batch_size) / 8: x8 = mmdet's 1e-3 with `tools/dist_train.sh CONFIG 8`.
 train_dataloader = dict(batch_size=8)
-optim_wrapper = dict(optimizer=dict(lr=1e-3, momentum=0.9, weight_decay=5e-4))
+optim_wrapper = dict(optimizer=dict(lr=1e-3 * 8 / 64, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
     dict(type='MultiStepLR', begin=0, end=24, by_epoch=True, milestones=[16, 20], gamma=0.1)
 ]
-auto_scale_lr = dict(base_batch_size=64)
+auto_scale_lr = dict(enable=True, base_batch_size=8)

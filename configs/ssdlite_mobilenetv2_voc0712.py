@@ -67,7 +67,17 @@ test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='VOCMetric', metric='mAP', eval_mode='11points')
 test_evaluator = val_evaluator
 
+# ---------------------------------------------------------------- learning rate for the real batch
+# mmdet's recipe: SGD lr 0.015 for 8 GPUs x 24 images = 192 per step. Here one GPU x 24, so the
+# linearly scaled lr is 0.015 x 24 / 192 = 1.875e-3. auto_scale_lr is on with the batch this lr is
+# for: mmengine multiplies lr by (GPUs x train_dataloader.batch_size) / 24, i.e. x1 on one GPU,
+# x8 = mmdet's 0.015 with `tools/dist_train.sh CONFIG 8`, x2/3 with batch_size=16 on one GPU.
+optim_wrapper = dict(optimizer=dict(lr=0.015 * 24 / 192))
+auto_scale_lr = dict(enable=True, base_batch_size=24)
+
 # ---------------------------------------------------------------- schedule (x10 repeated data)
+# 24 epochs over VOC07+12 repeated x10 (~240 passes); the paper's 70 passes, one GPU:
+# configs/ssd_kd_stochastic_70e.py (and _fixed_70e, ssdlite_mobilenetv2_voc0712_70e.py)
 max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs, val_interval=4)
 param_scheduler = [

@@ -190,7 +190,13 @@ def build_runner(cfg: Config):
 
 
 def train(cfg: Config):
-    """Build the runner and train; returns the runner (``runner.train()``'s model is on it)."""
+    """Build the runner and train; returns the runner (``runner.train()``'s model is on it).
+
+    Checkpoints given by URL (``init_cfg``, ``teacher_ckpt``, ``load_from``) are checked first:
+    one that is neither cached nor fetchable stops the run before anything is built
+    (:mod:`mmkd_green.utils.remote_checkpoints`)."""
+    from .utils.remote_checkpoints import check_remote_checkpoints
+    check_remote_checkpoints(cfg, training=True)
     runner = build_runner(cfg)
     runner.train()
     return runner
@@ -208,6 +214,8 @@ def test(cfg: Config, checkpoint: str, out: Optional[str] = None) -> dict:
         cfg.test_evaluator = list(evaluators) if isinstance(evaluators, (list, tuple)) \
             else [evaluators]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=out))
+    from .utils.remote_checkpoints import check_remote_checkpoints
+    check_remote_checkpoints(cfg, training=False)
     return build_runner(cfg).test()
 
 

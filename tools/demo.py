@@ -1,5 +1,8 @@
 """The README demo (about 2-3 minutes on 2 CPU cores): toy VOC data -> toy teacher -> KD student
-with tau ~ U[2, 20] per batch -> VOC07 11-point mAP -> energy/carbon table.
+with tau ~ U[2, 20] per batch -> VOC07 11-point mAP -> energy/carbon table, one progress line per
+epoch with an ETA, and at the end <out>/detections.png (the exported student's detections under
+the ground truth) and <out>/carbon.png. Other packages' deprecation notices go to
+<out>/foreign_warnings.log and the runs' log files instead of the console.
 
     python tools/demo.py [--out work_dirs/demo] [--data data/toy_voc] [--baseline] [--epochs N]
 
@@ -18,7 +21,13 @@ from typing import Optional
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout
 
-from mmkd_green import apis  # noqa: E402
+import warnings  # noqa: E402
+
+with warnings.catch_warnings(record=True) as EARLY:   # import-time notices: to the log file
+    warnings.simplefilter('always')
+    from mmkd_green import apis  # noqa: E402
+    import mmkd_green.detection  # noqa: E402,F401
+from mmkd_green.utils.console import QuietConsole  # noqa: E402
 
 TOY = osp.join(REPO, 'configs', 'toy')
 MAP_KEY = 'pascal_voc/mAP'
@@ -35,6 +44,8 @@ def toy_cfg(name: str, work_dir: str, data_root: str, epochs: Optional[int], see
     if epochs is not None:
         apis.set_epochs(cfg, epochs)
     cfg.model.update(model)
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        dict(type='QuietConsoleHook'), dict(type='StageProgressHook', stage=osp.basename(work_dir))]
     return cfg
 
 
@@ -80,11 +91,21 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_root: str = 'data/toy_voc',
     metrics = apis.test(toy_cfg('ssdlite_student_toy.py', osp.join(out_dir, 'test_student'),
                                 data_root, epochs, seed), student_ckpt)
 
+    from mmkd_green.detection.visualize import save_carbon_plot, save_detection_figure
+    test_cfg = toy_cfg('ssdlite_student_toy.py', osp.join(out_dir, 'test_student'), data_root,
+                       epochs, seed)
+    pictures = [save_detection_figure(test_cfg, student_ckpt, osp.join(out_dir, 'detections.png'),
+                                      pred_name='KD student'),
+                save_carbon_plot([(k, d) for k, d in dirs.items()], osp.join(out_dir,
+                                                                             'carbon.png'))]
+    say(f'[demo] pictures: {", ".join(pictures)}')
+
     rows, runs = build_table(list(dirs.values()), metric_key=MAP_KEY)
     by_dir = {name: totals for name, _, totals in runs}
     result = {f'{key}_mAP': (by_dir[osp.basename(d)].get('metric') or {}).get(MAP_KEY)
               for key, d in dirs.items() if key != 'kd'}
-    result.update(student_mAP=float(metrics[MAP_KEY]), rows=rows, seconds=time.time() - t0)
+    result.update(student_mAP=float(metrics[MAP_KEY]), rows=rows, seconds=time.time() - t0,
+                  pictures=pictures)
     say('\n' + table_markdown(rows))
     say(f'[demo] student (KD, exported) VOC07 mAP = {result["student_mAP"]:.3f}; teacher '
         f'{result["teacher_mAP"]:.3f}' +
@@ -104,8 +125,10 @@ def main(argv=None):
     parser.add_argument('--baseline', action='store_true',
                         help='also train the student alone (adds about a third to the time)')
     args = parser.parse_args(argv)
-    return run_demo(args.out, args.data, args.trainval, args.test, args.epochs, args.seed,
-                    baseline=args.baseline)
+    # other packages' deprecation notices: off the console, into this file and the run logs
+    with QuietConsole(osp.join(args.out, 'foreign_warnings.log'), early=EARLY):
+        return run_demo(args.out, args.data, args.trainval, args.test, args.epochs, args.seed,
+                        baseline=args.baseline)
 
 
 if __name__ == '__main__':

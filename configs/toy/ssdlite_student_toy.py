@@ -53,6 +53,7 @@ max_epochs = 20
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 # AdamW: from scratch it reaches a useful detector in a few hundred CPU iterations (SGD did not)
 optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=3e-3, weight_decay=1e-4))
+auto_scale_lr = dict(enable=False, base_batch_size=8)   # lr tuned for batch 8 on one process
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='CosineAnnealingLR', begin=0, T_max=max_epochs, end=max_epochs, by_epoch=True,

@@ -3,7 +3,8 @@
 Configs load it with ``custom_imports = dict(imports=['mmkd_green', 'mmkd_green.detection'])``.
 Importing registers, in mmdet's registries: ``SSDDistiller``, ``SafeSSDHead``, ``SSDVGGTuple``,
 ``TeacherBoundedRegLoss`` (MODELS), ``VOCLayoutDataset`` (DATASETS). The KD losses
-``HKDLoss``/``CMCLoss``/``DMLLoss`` live in mmengine's root MODELS, which mmdet's MODELS reaches
+``HKDLoss``/``CMCLoss``/``DMLLoss``/``BgWeightedSoftCELoss`` and the wrapper
+``SharedTemperatureLoss`` live in mmengine's root MODELS, which mmdet's MODELS reaches
 as its parent: ``mmdet.registry.MODELS.build(dict(type='HKDLoss'))`` finds them.
 """
 from .bounded_reg_loss import TeacherBoundedRegLoss
