@@ -46,6 +46,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # `kill`: stop the running run too
     args = parse_args(argv)
     path = args.study or osp.join(ROOT, 'configs', 'tau_study', PROFILES[args.profile])
     name = args.profile or osp.splitext(osp.basename(path))[0]

@@ -246,7 +246,19 @@ def train_and_score(spec: RunSpec, metric: str) -> dict:
     return res
 
 
+def _die_with_parent() -> None:
+    """Linux: the run ends when the study process dies (even by kill -9), no orphan keeps
+    training."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child(spec: RunSpec, metric: str) -> None:
+    _die_with_parent()
     import mmkd_green  # noqa: F401  (registries in the fresh interpreter)
     try:
         train_and_score(spec, metric)
@@ -269,7 +281,12 @@ def execute(spec: RunSpec, metric: str, fork: bool = True) -> dict:
         # can deadlock in its first parallel kernel
         proc = multiprocessing.get_context('spawn').Process(target=_child, args=(spec, metric))
         proc.start()
-        proc.join()
+        try:
+            proc.join()
+        finally:
+            if proc.is_alive():     # the study was interrupted: stop its run too
+                proc.terminate()
+                proc.join(10)
         if proc.exitcode != 0:
             raise RuntimeError(f'run {spec.label} failed (exit code {proc.exitcode}); its logs '
                                f'are in {spec.work_dir}. Rerun the study to retry it.')
