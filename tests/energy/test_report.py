@@ -7,6 +7,7 @@ import pytest
 
 from mmkd_green.energy import EnergyMeter, load_run_totals
 from mmkd_green.energy.records import append_record
+from mmkd_green.energy.sources import process_cpu_seconds
 from mmkd_green.energy.tau_stats import TauStats
 from tools.carbon_report import main as carbon_report
 
@@ -20,7 +21,9 @@ def _make_run(run_dir, sampler, taus, flops, acc, rapl_root):
         stats = TauStats()
         for t in taus:
             stats.add(t)
-        sum(i * i for i in range(100000))
+        t0 = process_cpu_seconds()     # at least a few clock ticks of CPU, even on a busy host
+        while process_cpu_seconds() - t0 < 0.03:
+            sum(i * i for i in range(20000))
         append_record(jsonl, meter.epoch_end(epoch=epoch, train_flops=flops, iters=len(taus),
                                              tau=stats.summary()))
         append_record(jsonl, dict(type='val', epoch=epoch, metrics=dict(accuracy=acc),
