@@ -101,7 +101,7 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_root: str = 'data/toy_voc',
     say(f'[demo] pictures: {", ".join(pictures)}')
 
     rows, runs = build_table(list(dirs.values()), metric_key=MAP_KEY)
-    by_dir = {name: totals for name, _, totals in runs}
+    by_dir = {name: totals for name, _, totals, _ in runs}
     result = {f'{key}_mAP': (by_dir[osp.basename(d)].get('metric') or {}).get(MAP_KEY)
               for key, d in dirs.items() if key != 'kd'}
     result.update(student_mAP=float(metrics[MAP_KEY]), rows=rows, seconds=time.time() - t0,
