@@ -55,5 +55,9 @@ class BgWeightedSoftCELoss(BaseKDLoss):
             loss = tau.squeeze(-1) ** 2 * loss
         loss = self.alpha * loss
         if labels is not None:
-            loss = loss + (1.0 - self.alpha) * self.cross_entropy(student_logits, labels)
+            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
         return loss
+
+    @property
+    def hard_label_weight(self) -> float:
+        return 1.0 - self.alpha

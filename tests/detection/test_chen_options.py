@@ -23,7 +23,6 @@ def test_distiller_trains_with_soft_ce_and_integer_tau(toy_voc, toy_teacher_ckpt
     from mmengine.runner import Runner
 
     from det_helpers import load_cfg
-    from mmkd_green.detection.distiller import hard_label_weight
     cfg = load_cfg('configs/toy/ssd_kd_stochastic_toy.py', toy_voc, str(tmp_path / 'kd'),
                    epochs=1, teacher_config=osp.join(ROOT, 'configs/toy/ssd_teacher_toy.py'),
                    teacher_ckpt=toy_teacher_ckpt,
@@ -33,7 +32,7 @@ def test_distiller_trains_with_soft_ce_and_integer_tau(toy_voc, toy_teacher_ckpt
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.randomness = dict(seed=5)
     runner = Runner.from_cfg(cfg)
-    assert hard_label_weight(runner.model.kd_loss) == 0.5
+    assert runner.model.kd_loss.hard_label_weight == 0.5
     runner.train()
     taus = runner.message_hub.get_scalar('train/tau').data[0]
     losses = runner.message_hub.get_scalar('train/loss_kd').data[0]
