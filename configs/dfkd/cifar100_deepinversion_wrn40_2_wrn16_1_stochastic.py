@@ -2,6 +2,9 @@
 # num_classes and the normalisation differ): WRN-40-2 -> WRN-16-1 from synthetic images only, stochastic τ ~ U[2, 20] per batch.
 # Teacher: python tools/train.py configs/dfkd/cifar100_wrn40_2_teacher.py (or set model.teacher_ckpt).
 _base_ = ['../_base_/cls_cifar100.py', './_base_/deepinversion_wrn40_2_wrn16_1.py', './_base_/dfkd_runtime.py']
+# the distiller derives its preprocessor from the synthesizer's mean/std: no top-level one from
+# the CIFAR base (its per-batch augmentation is for real-image training)
+data_preprocessor = None
 
 num_classes = 100
 model = dict(

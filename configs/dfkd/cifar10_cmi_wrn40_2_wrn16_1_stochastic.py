@@ -1,6 +1,9 @@
 # CMI, CIFAR10: WRN-40-2 -> WRN-16-1 from synthetic images only, stochastic τ ~ U[2, 20] per batch.
 # Teacher: python tools/train.py configs/dfkd/cifar10_wrn40_2_teacher.py (or set model.teacher_ckpt).
 _base_ = ['../_base_/cls_cifar10.py', './_base_/cmi_wrn40_2_wrn16_1.py', './_base_/dfkd_runtime.py']
+# the distiller derives its preprocessor from the synthesizer's mean/std: no top-level one from
+# the CIFAR base (its per-batch augmentation is for real-image training)
+data_preprocessor = None
 
 num_classes = 10
 model = dict(

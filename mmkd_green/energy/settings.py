@@ -95,7 +95,8 @@ def fetch_live_intensity(zone: str, token: Optional[str] = None, timeout_s: floa
         raise ValueError(f'live intensity `timeout_s` must be in (0, 60] s, got {timeout_s!r}')
     query = urllib.parse.urlencode({'zone': zone})
     request = urllib.request.Request(f'{url}?{query}', headers={'auth-token': token or ''})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+    # a fresh opener: proxies from the environment as it is now (urlopen caches its first one)
+    with urllib.request.build_opener().open(request, timeout=timeout_s) as response:
         payload = json.loads(response.read().decode('utf-8'))
     return check_intensity(float(payload['carbonIntensity']), 'carbonIntensity (live)')
 

@@ -107,7 +107,8 @@ def probe(url: str, timeout: float = 10.0) -> Optional[str]:
     """``None`` if ``url`` answers a one-byte ranged GET, else the reason it cannot be fetched."""
     request = urllib.request.Request(url, headers={'Range': 'bytes=0-0'})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        # a fresh opener: proxies from the environment as it is now (urlopen caches its first)
+        with urllib.request.build_opener().open(request, timeout=timeout) as response:
             response.read(1)
         return None
     except urllib.error.HTTPError as err:

@@ -47,7 +47,8 @@ def test_epoch_run_writes_records_and_totals(tmp_path):
     logged = [json.loads(line) for line in open(scalars)]
     val_acc = [row['accuracy'] for row in logged if 'accuracy' in row]
     assert len(val_acc) == 2 and all(0.0 <= a <= 1.0 for a in val_acc)
-    assert [lines[2]['metrics'], lines[4]['metrics']] == [{'accuracy': a} for a in val_acc]
+    vals = [r["metrics"] for r in lines if r["type"] == "val"]
+    assert vals == [{"accuracy": a} for a in val_acc]
     assert lines[0]['run_info']['sampler']['type'] == 'UniformTemperature'
 
     totals = load_run_totals(str(tmp_path))

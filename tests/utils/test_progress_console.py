@@ -41,25 +41,40 @@ def test_progress_line_per_epoch_with_eta(tmp_path):
     assert 'ETA' in lines[1] and 'ETA' in lines[2] and 'done in' in lines[3]
 
 
-def test_foreign_notices_leave_console_but_stay_in_log_files(tmp_path, capsys):
+def test_foreign_notices_leave_console_but_stay_in_log_files(tmp_path):
+    """The console handlers of the run's logger drop foreign notices (the run's log file keeps
+    them); foreign Python warnings go to the collection file, ours to the usual display.
+    Checked on the handlers and on ``warnings.showwarning`` themselves, not on captured
+    stdout (pytest's capture and warning recorder make that order-dependent)."""
+    from mmkd_green.utils.console import ForeignFilter
     foreign_log = tmp_path / 'foreign_warnings.log'
     with warnings.catch_warnings(record=True) as early:
         warnings.simplefilter('always')
         warnings.warn('pkg_resources is deprecated as an API', UserWarning)
     cfg = toy_cfg(tmp_path / 'run', epochs=1)
     cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type='QuietConsoleHook')]
-    with QuietConsole(str(foreign_log), early=early):
-        warnings.simplefilter('always')
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        print_log(FILECLIENT, logger='current', level=logging.WARNING)
-        print_log('[energy] our own warning', logger='current', level=logging.WARNING)
-        warnings.warn('torch.foo is deprecated, use bar', FutureWarning)
-        warnings.warn('a warning of ours that matters', UserWarning)
-    console = capsys.readouterr()
-    shown = console.out + console.err
-    assert 'FileClient' not in shown and 'pkg_resources' not in shown and 'torch.foo' not in shown
-    assert '[energy] our own warning' in shown and 'a warning of ours that matters' in shown
+    shown = []
+    saved = warnings.showwarning
+    warnings.showwarning = lambda message, *a, **k: shown.append(str(message))
+    try:
+        with QuietConsole(str(foreign_log), early=early):
+            runner = Runner.from_cfg(cfg)
+            runner.train()
+            print_log(FILECLIENT, logger='current', level=logging.WARNING)
+            print_log('[energy] our own warning', logger='current', level=logging.WARNING)
+            warnings.showwarning('torch.foo is deprecated, use bar', FutureWarning, 'x.py', 1)
+            warnings.showwarning('a warning of ours that matters', UserWarning, 'x.py', 2)
+    finally:
+        warnings.showwarning = saved
+    assert shown == ['a warning of ours that matters']
+    console = [h for h in runner.logger.handlers if type(h) is logging.StreamHandler]
+    assert console and all(any(isinstance(f, ForeignFilter) for f in h.filters) for h in console)
+
+    def passes(msg):
+        record = runner.logger.makeRecord('x', logging.WARNING, 'x.py', 1, msg, None, None)
+        return all(f.filter(record) for h in console for f in h.filters
+                   if isinstance(f, ForeignFilter))
+    assert not passes(FILECLIENT) and passes('[energy] our own warning')
     run_log = open(runner.logger.handlers[-1].baseFilename).read() \
         if isinstance(runner.logger.handlers[-1], logging.FileHandler) else ''
     assert 'FileClient' in run_log and 'torch.foo is deprecated' in run_log

@@ -29,6 +29,3 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
-# the distiller derives its preprocessor from the synthesizer's mean/std: no top-level one from
-# the CIFAR base (its per-batch augmentation is for real-image training)
-data_preprocessor = None
