@@ -273,7 +273,7 @@ def execute(spec: RunSpec, metric: str, fork: bool = True) -> dict:
     """Run ``spec`` unless its result is cached; a failed run raises (and is never counted)."""
     cached = load_result(spec)
     if cached is not None:
-        return dict(cached, cached=True)
+        return dict(cached, cached=True, work_dir=spec.work_dir)
     _set_aside(spec.work_dir)
     os.makedirs(spec.work_dir, exist_ok=True)
     if fork:
@@ -295,7 +295,7 @@ def execute(spec: RunSpec, metric: str, fork: bool = True) -> dict:
     res = load_result(spec)
     if res is None:
         raise RuntimeError(f'run {spec.label} wrote no result in {spec.work_dir}')
-    return dict(res, cached=False)
+    return dict(res, cached=False, work_dir=spec.work_dir)
 
 
 def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
@@ -315,11 +315,12 @@ def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
         bar.set_postfix_str(spec.label)
         res = execute(spec, metric, fork=fork)
         results.append(res)
-        if not announced and res['kind'] == 'grid':
-            announced = True
-            bar.write(predicted_cost_text(study, results))
-        if max_grid_kwh is not None:
-            check_grid_budget(study, results, max_grid_kwh)
+        if res['kind'] == 'grid' and (not announced or max_grid_kwh is not None):
+            forecast = predicted_grid(study, results)
+            if not announced:
+                announced = True
+                bar.write(predicted_cost_text(forecast))
+            check_grid_budget(forecast, max_grid_kwh)
     bar.close()
     report = summarize(study, results)
     report['tables'] = write_report(report, report_dir)
@@ -327,42 +328,34 @@ def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
 
 
 def predicted_grid(study: Config, results: List[dict]) -> Optional[dict]:
-    """Predicted energy / CO2 / seconds of the whole grid and of one stochastic run, from the
-    grid runs finished so far: grid = mean per grid run × planned grid runs; a stochastic run
-    costs one run (same model, data and epochs; τ does not change the compute)."""
-    grid = [r for r in results if r['kind'] == 'grid' and r.get('energy_kwh') is not None]
+    """The whole grid's predicted cost vs one stochastic run, from the grid runs finished so far
+    (``energy.grid_forecast.forecast_grid``: measured mean per grid run × planned grid runs; a
+    stochastic run costs one run: same model, data and epochs, τ does not change the compute),
+    plus the paper's 20-run grid at the same mean."""
+    from mmkd_green.energy.grid_forecast import forecast_grid
+    grid = [r['work_dir'] for r in results if r['kind'] == 'grid' and r.get('work_dir')]
     if not grid:
         return None
     planned = len(study.taus) * len(study.arms) * len(study.seeds)
-    per_run = {k: float(np.mean([r[k] or 0.0 for r in grid])) for k in
-               ('energy_kwh', 'co2_g', 'seconds')}
-    return dict(planned_grid_runs=planned, per_run=per_run,
-                grid={k: v * planned for k, v in per_run.items()},
-                paper_grid={k: v * PAPER_GRID_RUNS for k, v in per_run.items()},
-                stochastic_run=per_run, from_runs=len(grid))
+    forecast = forecast_grid(grid, planned)
+    forecast['paper_grid'] = {k: (None if v is None else v * PAPER_GRID_RUNS)
+                              for k, v in forecast['per_run'].items()}
+    return forecast
 
 
-def predicted_cost_text(study: Config, results: List[dict]) -> str:
-    p = predicted_grid(study, results)
-    g, r = p['grid'], p['per_run']
-    return (f'predicted from {p["from_runs"]} finished grid run(s): the grid ({p["planned_grid_runs"]} '
-            f'runs) {g["energy_kwh"]:.3g} kWh, {g["co2_g"]:.3g} g CO2-eq, {g["seconds"] / 60:.0f} '
-            f'min; one stochastic run {r["energy_kwh"]:.3g} kWh, {r["co2_g"]:.3g} g CO2-eq, '
-            f'{r["seconds"] / 60:.1f} min (per seed and loss the grid costs {len(study.taus)} such '
-            f'runs); the paper\'s 20-run grid {p["paper_grid"]["energy_kwh"]:.3g} kWh')
+def predicted_cost_text(forecast: dict) -> str:
+    from mmkd_green.energy.grid_forecast import format_grid_forecast
+    paper = forecast['paper_grid']['energy_kwh']
+    return (format_grid_forecast(forecast) + ('' if paper is None else
+            f'; the paper\'s {PAPER_GRID_RUNS}-run grid: {paper:.4g} kWh'))
 
 
-def check_grid_budget(study: Config, results: List[dict], max_kwh: float) -> None:
-    """After the first grid run, refuse to go on when the predicted grid energy exceeds
-    ``max_kwh``: predicted = (mean energy of the finished grid runs) × (grid runs planned)."""
-    p = predicted_grid(study, results)
-    if p is None:
-        return
-    planned, predicted = p['planned_grid_runs'], p['grid']['energy_kwh']
-    if predicted > max_kwh:
-        raise RuntimeError(f'the grid is predicted to use {predicted:.4g} kWh ({planned} runs x '
-                           f'{predicted / planned:.3g} kWh measured per run) > --max-grid-kwh '
-                           f'{max_kwh:g}; finished runs are kept. Raise the limit or shrink the '
+def check_grid_budget(forecast: Optional[dict], max_kwh: Optional[float]) -> None:
+    """Refuse to go on when the grid is predicted to exceed ``max_kwh`` (finished runs kept)."""
+    from mmkd_green.energy.grid_forecast import grid_budget_verdict
+    why = None if forecast is None else grid_budget_verdict(forecast, max_kwh)
+    if why:
+        raise RuntimeError(f'{why}. Finished runs are kept: raise --max-grid-kwh or shrink the '
                            f'grid (--taus, --seeds) and rerun.')
 
 

@@ -138,21 +138,6 @@ def test_selection_uses_validation_only():
     assert rep['ratios']['u']['paper_grid']['energy_kwh'] == pytest.approx(40.0)
 
 
-def test_grid_prediction_and_budget_refusal():
-    study = Config(dict(arms=dict(hkd={}), stochastic=dict(u={}), seeds=[0, 1, 2],
-                        taus=[1, 2, 4, 8]))
-    first = [dict(kind='teacher', energy_kwh=5.0, co2_g=1.0, seconds=1.0),
-             dict(kind='grid', energy_kwh=0.5, co2_g=0.25, seconds=60.0)]
-    p = tau_study.predicted_grid(study, first)
-    assert p['planned_grid_runs'] == 12 and p['grid']['energy_kwh'] == pytest.approx(6.0)
-    assert p['paper_grid']['energy_kwh'] == pytest.approx(10.0)
-    assert p['stochastic_run']['seconds'] == pytest.approx(60.0)
-    assert 'the grid (12 runs) 6 kWh' in tau_study.predicted_cost_text(study, first)
-    tau_study.check_grid_budget(study, first, max_kwh=6.5)          # within the budget
-    with pytest.raises(RuntimeError, match='--max-grid-kwh 5'):
-        tau_study.check_grid_budget(study, first, max_kwh=5.0)
-
-
 def test_study_end_to_end_resume_and_report(tmp_path, cifar_root):
     path = _study_file(tmp_path, cifar_root, taus=(2, 8), seeds=(0,))
     out = str(tmp_path / 'out')
@@ -178,6 +163,18 @@ def test_study_end_to_end_resume_and_report(tmp_path, cifar_root):
     md = open(report['tables']['md']).read()
     assert 'τ chosen on validation' in md and 'paper grid (20 runs' in md
     assert open(report['tables']['csv']).read().count('\n') == 5
+    # the grid's prediction from its finished runs (energy.grid_forecast), and the refusal
+    grid_runs = [r for r in results if r['kind'] == 'grid']
+    forecast = tau_study.predicted_grid(study, results)
+    assert forecast['planned_runs'] == 2
+    assert forecast['per_run']['energy_kwh'] == pytest.approx(
+        np.mean([r['energy_kwh'] for r in grid_runs]), rel=1e-6)
+    assert forecast['paper_grid']['energy_kwh'] == pytest.approx(
+        20 * forecast['per_run']['energy_kwh'])
+    assert '2-run τ grid' in tau_study.predicted_cost_text(forecast)
+    tau_study.check_grid_budget(forecast, 10 * forecast['grid']['energy_kwh'])   # fits
+    with pytest.raises(RuntimeError, match='max-grid-kwh'):
+        tau_study.check_grid_budget(forecast, 0.5 * forecast['grid']['energy_kwh'])
     # rerun: everything cached, nothing retrained
     mtimes = [osp.getmtime(osp.join(s.work_dir, tau_study.RESULT_FILE)) for s in specs]
     again = tau_study.run_study(study, out, progress=False)
