@@ -44,6 +44,7 @@ from mmkd_green.energy.records import to_jsonable, write_json_atomic
 RESULT_FILE = 'study_result.json'
 COST_KEYS = ('energy_kwh', 'energy_kwh_it', 'co2_g', 'seconds', 'train_flops')
 PAPER_GRID_RUNS = 20
+TABLE_COST_KEYS = ('energy_kwh', 'co2_g', 'train_flops', 'seconds')
 # two-sided 95 % Student t quantiles t_{0.975, df}, df = 1 .. 30
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -495,27 +496,18 @@ def report_markdown(report: dict) -> str:
             lines.append(f'| {name} | {_pct(st["test"])} | '
                          f'{"" if d["mean"] is None else format(d["mean"], "+.2f")}{ci} '
                          f'(n = {d["n"]}) |')
-        gc, pg = a['grid_cost_per_seed'], a['paper_grid_cost']
-        lines += ['', '| cost | kWh | g CO2-eq | train FLOPs | seconds |', '|---|---|---|---|---|',
-                  f'| grid as run ({a["grid_runs_per_seed"]} runs, mean over seeds) | '
-                  + ' | '.join(_g(gc[k]['mean']) for k in ('energy_kwh', 'co2_g', 'train_flops',
-                                                            'seconds')) + ' |',
-                  f'| paper grid ({PAPER_GRID_RUNS} runs = measured mean per run × '
-                  f'{PAPER_GRID_RUNS}) | '
-                  + ' | '.join(_g(pg[k]) for k in ('energy_kwh', 'co2_g', 'train_flops',
-                                                   'seconds')) + ' |']
-        for name, st in a['stochastic'].items():
-            c = st['cost']
-            lines.append(f'| one stochastic run ({name}) | '
-                         + ' | '.join(_g(c[k]) for k in ('energy_kwh', 'co2_g', 'train_flops',
-                                                         'seconds')) + ' |')
+        gc = {k: v['mean'] for k, v in a['grid_cost_per_seed'].items()}
+        rows = [(f'grid as run ({a["grid_runs_per_seed"]} runs, mean over seeds)', gc),
+                (f'paper grid ({PAPER_GRID_RUNS} runs = measured mean per run × '
+                 f'{PAPER_GRID_RUNS})', a['paper_grid_cost'])]
+        rows += [(f'one stochastic run ({name})', st['cost'])
+                 for name, st in a['stochastic'].items()]
         for name, r in a['ratios'].items():
-            lines.append(f'| ratio grid as run / {name} | '
-                         + ' | '.join(_g(r['grid_run'][k]) for k in (
-                             'energy_kwh', 'co2_g', 'train_flops', 'seconds')) + ' |')
-            lines.append(f'| ratio paper grid / {name} | '
-                         + ' | '.join(_g(r['paper_grid'][k]) for k in (
-                             'energy_kwh', 'co2_g', 'train_flops', 'seconds')) + ' |')
+            rows += [(f'ratio grid as run / {name}', r['grid_run']),
+                     (f'ratio paper grid / {name}', r['paper_grid'])]
+        lines += ['', '| cost | kWh | g CO2-eq | train FLOPs | seconds |', '|---|---|---|---|---|']
+        lines += [f'| {label} | ' + ' | '.join(_g(c[k]) for k in TABLE_COST_KEYS) + ' |'
+                  for label, c in rows]
         lines.append('')
     return '\n'.join(lines) + '\n'
 
