@@ -3,7 +3,8 @@
 Layout: ``tests/<name>/`` mirrors ``mmkd_green/<name>/`` (``tests/apis/`` covers ``apis.py``), as
 plain folders without ``__init__.py``. A folder's fixtures live in its ``conftest.py``, its helper
 functions in ``*_helpers.py`` modules (unique names, imported absolutely, e.g.
-``from cls_helpers import shrink``). ``tests/fixtures/`` is the one package: configs import
+``from cls_helpers import shrink``; every test folder is on ``sys.path``, so a folder may use
+another's helpers). ``tests/fixtures/`` is the one package: configs import
 ``tests.fixtures.toy_kd`` by name.
 """
 import os
@@ -15,6 +16,11 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
+for _name in sorted(os.listdir(osp.join(ROOT, 'tests'))):
+    _folder = osp.join(ROOT, 'tests', _name)
+    if osp.isdir(_folder) and not _name.startswith(('_', '.')) and _name != 'fixtures' \
+            and _folder not in sys.path:
+        sys.path.append(_folder)
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 SHARED_DATA = osp.join(ROOT, '..', 'shared', 'data')

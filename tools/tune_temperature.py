@@ -3,11 +3,12 @@
     python tools/tune_temperature.py --profile cpu            # HKD, real CIFAR-10, <= 90 min, 2 cores
     python tools/tune_temperature.py --profile cpu-losses     # CMC (2 forms) and DML, <= 60 min
     python tools/tune_temperature.py --profile paper --data-root data/cifar10   # a GPU's job
+    python tools/tune_temperature.py --profile bccd           # detection: SSD KD on real BCCD
     python tools/tune_temperature.py STUDY_CONFIG.py [--taus 1 2 4] [--seeds 0 1] [--out DIR]
+    python tools/tune_temperature.py KD_CONFIG.py             # τ = 1..20 vs U[2, 20] of one config
 
 A profile is a study config in ``configs/tau_study/`` (teacher, loss arms, τ grid, stochastic
-samplers, seeds, validation holdout); see ``mmkd_green/classification/tau_study.py`` for the
-protocol. Runs go to ``<out>/runs/<label>-<config hash>/`` and are cached by their resolved
+samplers, seeds, metric, validation split); see ``mmkd_green/tau_study.py`` for the protocol. Runs go to ``<out>/runs/<label>-<config hash>/`` and are cached by their resolved
 config: rerunning (after a crash or kill -9) trains only what is missing. The report
 (``study.md``, ``.csv``, ``.json``, ``study_accuracy.png``, ``study_energy.png``) is written to
 ``<out>/<profile>/``.
@@ -19,9 +20,12 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)   # run from a checkout
 
-from mmkd_green.classification import tau_study  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
-PROFILES = {'cpu': 'cpu.py', 'cpu-losses': 'cpu_losses.py', 'paper': 'paper.py'}
+from mmkd_green import tau_study  # noqa: E402
+
+PROFILES = {'cpu': 'cpu.py', 'cpu-losses': 'cpu_losses.py', 'paper': 'paper.py',
+            'bccd': 'bccd.py'}
 
 
 def parse_args(argv=None):
@@ -31,9 +35,14 @@ def parse_args(argv=None):
                    help='a shipped study config from configs/tau_study/')
     p.add_argument('--out', default='work_dirs/tau_study',
                    help='runs go to OUT/runs/, the report to OUT/<profile or study name>/')
-    p.add_argument('--data-root', help='folder holding cifar-10-batches-py/ (overrides the study)')
+    p.add_argument('--data-root', help='the dataset folder of every run (overrides the study): '
+                                       'CIFAR: the folder holding cifar-10-batches-py/; '
+                                       'BCCD: the folder holding Annotations/')
     p.add_argument('--taus', type=float, nargs='+', help='grid τ values (overrides the study)')
     p.add_argument('--seeds', type=int, nargs='+', help='seeds (overrides the study)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                   help='key=value config overrides for every run (teacher included), on top of '
+                        'the study\'s common_cfg_options; they change the runs\' cache keys')
     p.add_argument('--max-grid-kwh', type=float,
                    help='stop (finished runs kept) once the grid is predicted to exceed this')
     p.add_argument('--report-only', action='store_true',
@@ -52,7 +61,7 @@ def main(argv=None):
     path = args.study or osp.join(ROOT, 'configs', 'tau_study', PROFILES[args.profile])
     name = args.profile or osp.splitext(osp.basename(path))[0]
     study = tau_study.load_study(path, dict(data_root=args.data_root, taus=args.taus,
-                                            seeds=args.seeds))
+                                            seeds=args.seeds, cfg_options=args.cfg_options))
     report_dir = osp.join(args.out, name)
     if args.report_only:
         report = tau_study.report_from_finished(study, args.out, report_dir)

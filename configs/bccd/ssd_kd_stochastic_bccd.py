@@ -1,5 +1,5 @@
 # KD on BCCD: the toy-sized student from the toy-sized teacher, τ ~ U[2, 20] per batch (the study
-# of tools/det_tau_study.py; fixed τ: ssd_kd_fixed_bccd.py).
+# of tools/tune_temperature.py --profile bccd; fixed τ: ssd_kd_fixed_bccd.py).
 #   python tools/train.py configs/bccd/ssd_kd_stochastic_bccd.py \
 #       --cfg-options model.teacher_ckpt=work_dirs/ssd_teacher_bccd/epoch_20.pth
 _base_ = './ssdlite_student_bccd.py'

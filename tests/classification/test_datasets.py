@@ -8,6 +8,7 @@ import torch
 
 from mmkd_green.classification.datasets import (CIFAR10Pickle, CIFAR100Pickle, TinyImageNet,
                                                 load_cifar_batch)
+from mmkd_green.classification.datasets.cifar import holdout_indices
 from cls_helpers import write_cifar, write_tiny_imagenet
 
 PIPE = [dict(type='ClsRandomCrop', size=32, padding=4), dict(type='ClsRandomFlip'),
@@ -96,3 +97,45 @@ def test_augmentation_geometry():
     assert torch.equal(rot(dict(img=img))['img'], img)
     with pytest.raises(TypeError, match='CHW tensor'):
         crop(dict(img=img.numpy()))
+
+
+def test_holdout_split_is_disjoint_stratified_and_fixed():
+    labels = np.repeat(np.arange(10), 37)
+    parts = holdout_indices(labels, 0.1, seed=3)
+    assert not set(parts['train']) & set(parts['holdout'])
+    assert len(parts['train']) + len(parts['holdout']) == len(labels)
+    assert np.bincount(labels[parts['holdout']]).tolist() == [4] * 10   # round(0.1 * 37)
+    again = holdout_indices(labels, 0.1, seed=3)
+    assert np.array_equal(parts['holdout'], again['holdout'])
+    assert not np.array_equal(parts['holdout'], holdout_indices(labels, 0.1, seed=4)['holdout'])
+
+
+def test_holdout_dataset_parts(tmp_path):
+    write_cifar(str(tmp_path / 'cifar-10-batches-py'), n_batches=2, per_batch=40)
+    cifar_root = str(tmp_path)
+    full = CIFAR10Pickle(data_root=cifar_root)
+    tr = CIFAR10Pickle(data_root=cifar_root, holdout=dict(fraction=0.25, part='train'))
+    ho = CIFAR10Pickle(data_root=cifar_root, holdout=dict(fraction=0.25, part='holdout'))
+    assert len(tr) + len(ho) == len(full) == 80
+    rows = {bytes(x) for x in tr.images}
+    assert not any(bytes(x) in rows for x in ho.images)
+    with pytest.raises(ValueError, match='test split'):
+        CIFAR10Pickle(data_root=cifar_root, test_mode=True, holdout=dict(fraction=0.1))
+
+
+def test_cifar_reader_names_files_and_warns_when_not_official(tmp_path):
+    import io
+    import logging
+
+    from mmengine.logging import MMLogger
+    write_cifar(str(tmp_path / 'cifar-10-batches-py'), n_batches=2, per_batch=40)
+    buf, logger = io.StringIO(), MMLogger.get_current_instance()
+    handler = logging.StreamHandler(buf)
+    logger.addHandler(handler)
+    try:
+        CIFAR10Pickle(data_root=str(tmp_path))
+    finally:
+        logger.removeHandler(handler)
+    text = buf.getvalue()
+    assert "80 images from ['data_batch_1', 'data_batch_2']" in text
+    assert 'not the official train set' in text and 'data_batch_5' in text

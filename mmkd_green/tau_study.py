@@ -1,17 +1,22 @@
 """The τ study: the paper's fixed-τ grid against stochastic τ, with an honest protocol and costs.
 
-A study is a config file (``configs/tau_study/*.py``) naming a teacher config, one KD config per
-loss arm, the τ grid, the stochastic samplers and the seeds. For every seed ``s`` and loss arm it
-trains one run per grid τ (``ConstantTemperature(τ)``) and one per stochastic sampler, all from
-the same teacher (trained once) and, for a given seed, the same student initialisation, batch
-order and augmented batches. Protocol:
+One tool for classification and detection (``tools/tune_temperature.py``). A study is a config
+file (``configs/tau_study/*.py``) naming a teacher config, one KD config per loss arm, the τ grid,
+the stochastic samplers, the seeds and the metric (``accuracy`` for classification, ``mAP`` for
+mmdet's VOC metric). For every seed ``s`` and loss arm it trains one run per grid τ
+(``ConstantTemperature(τ)``) and one per stochastic sampler, all from the same teacher (trained
+once) and, for a given seed, the same student initialisation, batch order and augmented batches.
+Protocol:
 
-* τ is chosen on a validation split carved from the *training* data (``holdout``: a fixed,
-  class-stratified fraction); the test split is never used for the choice. Per seed,
-  ``τ*_s = argmax_τ val(τ, s)``; its test accuracy is what a user of the grid would get.
+* τ is chosen on a validation split that is not the test split: ``holdout`` carves a fixed,
+  class-stratified fraction out of the *training* data (the CIFAR readers); without it the KD
+  config's own validation split is used (BCCD: ``val.txt``, training on ``train.txt``). A study
+  whose validation split is its test split is refused. Per seed,
+  ``τ*_s = argmax_τ val(τ, s)`` (ties: the smaller τ); its test score is what a user of the
+  grid would get.
 * The stochastic runs use no validation choice.
 * Reported: per τ mean ± std over seeds (validation and test); the selected τ per seed and its
-  test accuracy; each stochastic sampler's test accuracy; the paired difference
+  test score; each stochastic sampler's test score; the paired difference
   ``d_s = test(stochastic, s) − test(τ*_s, s)`` with a 95 % t-interval over seeds
   ``mean(d) ± t_{0.975, n−1} · sd(d) / √n``; the cost (energy kWh, g CO2, train FLOPs, seconds) of
   the grid actually run and of the paper's 20-run grid (measured mean per grid run × 20) against
@@ -86,9 +91,13 @@ def load_study(path: str, overrides: Optional[dict] = None) -> Config:
     study = Config.fromfile(path)
     if 'model' in study:   # a KD config: the grid of its own loss, with its own teacher
         study = study_from_kd_config(path, study)
-    for k, v in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    extra_options = overrides.pop('cfg_options', None)
+    for k, v in overrides.items():
         if v is not None:
             study[k] = v
+    if extra_options:   # `--cfg-options`: on top of the study's options, for every run
+        study.common_cfg_options = dict(study.get('common_cfg_options') or {}, **extra_options)
     for key in ('teacher', 'arms', 'taus', 'stochastic', 'seeds'):
         if key not in study:
             raise KeyError(f'{path}: a study config needs `{key}` (see configs/tau_study/cpu.py)')
@@ -106,9 +115,12 @@ def study_from_kd_config(path: str, cfg: Config) -> Config:
     config's own teacher checkpoint; τ is chosen on 10 % of the training data for the CIFAR
     readers (``holdout``), else on the config's validation split (then say so when reporting)."""
     ds_type = cfg.train_dataloader.dataset.get('type', '')
+    evaluator = cfg.get('val_evaluator') or {}
+    evaluator = evaluator[0] if isinstance(evaluator, (list, tuple)) else evaluator
+    metric = 'mAP' if 'VOC' in str(evaluator.get('type', '')) else 'accuracy'
     return Config(dict(
         teacher=None, arms={osp.splitext(osp.basename(path))[0]: dict(config=osp.basename(path))},
-        taus=[float(t) for t in range(1, 21)], seeds=[0], metric='accuracy',
+        taus=[float(t) for t in range(1, 21)], seeds=[0], metric=metric,
         stochastic=dict(uniform=dict(type='UniformTemperature', low=2.0, high=20.0)),
         holdout=dict(fraction=0.1, seed=0) if str(ds_type).startswith('CIFAR') else None))
 
@@ -141,6 +153,23 @@ def _run_config(study: Config, part: dict, seed: int, work_dir: str,
     return cfg
 
 
+def check_selection_split(cfg: Config, what: str) -> None:
+    """Refuse a run whose validation split (where τ is chosen) is its test split."""
+    val, test = cfg.get('val_dataloader'), cfg.get('test_dataloader')
+    if val is None or test is None:
+        raise ValueError(f'{what}: the τ study needs a val_dataloader (τ is chosen on it) and a '
+                         f'test_dataloader (the reported score)')
+    same = json.dumps(to_jsonable(val.dataset.to_dict()), sort_keys=True, default=str) == \
+        json.dumps(to_jsonable(test.dataset.to_dict()), sort_keys=True, default=str)
+    if same:
+        raise ValueError(
+            f'{what}: the validation split that picks τ is the test split, so the chosen τ would '
+            f'be scored on the data that chose it. Give the study a `holdout=dict(fraction=0.1)` '
+            f'(CIFAR readers) or point the validation split elsewhere, e.g. --cfg-options '
+            f'val_dataloader.dataset.ann_file=ImageSets/Main/val.txt '
+            f'train_dataloader.dataset.ann_file=ImageSets/Main/train.txt')
+
+
 def _work_dir(out_dir: str, label: str, key: str) -> str:
     return osp.join(out_dir, 'runs', f'{label}-{key[:10]}')
 
@@ -168,6 +197,7 @@ def plan(study: Config, out_dir: str) -> List[RunSpec]:
                 extra = teacher and {'model.teacher_ckpt': f'teacher run {teacher.key}'}
                 cfg = _run_config(study, dict(part), seed, '', extra=extra)
                 cfg.temperature = temperature
+                check_selection_split(cfg, label)
                 spec = RunSpec(label, kind, cfg, arm=arm, tau=tau, sampler=sname, seed=int(seed))
                 spec.key = config_key(cfg)
                 if teacher is not None:
@@ -454,10 +484,15 @@ def _ratio(a, b):
 
 
 # ----------------------------------------------------------------------------------- report
-def _pct(ms: dict) -> str:
+def _pct(ms: dict, digits: int = 2) -> str:
     if not ms or ms.get('mean') is None:
         return ''
-    return f'{ms["mean"]:.2f} ± {(ms.get("std") or 0):.2f}'
+    return f'{ms["mean"]:.{digits}f} ± {(ms.get("std") or 0):.{digits}f}'
+
+
+def _digits(report: dict) -> int:
+    """Decimals for scores: 2 for percentages (accuracy), 3 for fractions (mmdet's mAP)."""
+    return 3 if 'map' in str(report.get('metric', '')).lower() else 2
 
 
 def _g(v, spec='.3g') -> str:
@@ -466,35 +501,36 @@ def _g(v, spec='.3g') -> str:
 
 def report_markdown(report: dict) -> str:
     m = report['metric']
+    dg = _digits(report)
     lines = [f'# τ study: fixed-τ grid vs stochastic τ ({m}, mean ± std over seeds '
              f'{report["seeds"]})', '']
     t = report.get('teacher')
     if t:
-        lines += [f'Teacher (trained once, shared by every run): validation {_g(t["val"], ".2f")}, '
-                  f'test {_g(t["test"], ".2f")}, {_g(t["energy_kwh"])} kWh, '
+        lines += [f'Teacher (trained once, shared by every run): validation {_g(t["val"], f".{dg}f")}, '
+                  f'test {_g(t["test"], f".{dg}f")}, {_g(t["energy_kwh"])} kWh, '
                   f'{_g(t["co2_g"])} g CO2-eq, {_g(t["seconds"], ".0f")} s.', '']
     for arm, a in report['arms'].items():
         lines += [f'## {arm}', '', f'| τ | validation {m} | test {m} | kWh per run |',
                   '|---|---|---|---|']
         for g in a['grid'].values():
-            lines.append(f'| {g["tau"]:g} | {_pct(g["val"])} | {_pct(g["test"])} | '
+            lines.append(f'| {g["tau"]:g} | {_pct(g["val"], dg)} | {_pct(g["test"], dg)} | '
                          f'{_g(g["cost"]["mean"])} |')
         for name, st in a['stochastic'].items():
-            lines.append(f'| stochastic: {name} | {_pct(st["val"])} | {_pct(st["test"])} | '
+            lines.append(f'| stochastic: {name} | {_pct(st["val"], dg)} | {_pct(st["test"], dg)} | '
                          f'{_g(st["cost"]["energy_kwh"])} |')
         sel = a['selected_per_seed']
         lines += ['', f'τ chosen on validation, per seed: '
-                  + ', '.join(f'seed {s}: τ = {v["tau"]:g} (test {v["test"]:.2f})'
+                  + ', '.join(f'seed {s}: τ = {v["tau"]:g} (test {v["test"]:.{dg}f})'
                               for s, v in sel.items())
-                  + f'; mean test of the chosen τ: {_pct(a["selected_test"])}.', '',
+                  + f'; mean test of the chosen τ: {_pct(a["selected_test"], dg)}.', '',
                   f'| stochastic sampler | test {m} | stochastic − chosen τ (95 % CI over seeds) |',
                   '|---|---|---|']
         for name, st in a['stochastic'].items():
             d = st['diff_vs_selected']
             ci = ('' if d['low'] is None else
-                  f' [{d["low"]:+.2f}, {d["high"]:+.2f}]')
-            lines.append(f'| {name} | {_pct(st["test"])} | '
-                         f'{"" if d["mean"] is None else format(d["mean"], "+.2f")}{ci} '
+                  f' [{d["low"]:+.{dg}f}, {d["high"]:+.{dg}f}]')
+            lines.append(f'| {name} | {_pct(st["test"], dg)} | '
+                         f'{"" if d["mean"] is None else format(d["mean"], f"+.{dg}f")}{ci} '
                          f'(n = {d["n"]}) |')
         gc = {k: v['mean'] for k, v in a['grid_cost_per_seed'].items()}
         rows = [(f'grid as run ({a["grid_runs_per_seed"]} runs, mean over seeds)', gc),
