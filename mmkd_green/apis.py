@@ -60,7 +60,8 @@ def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOp
         launcher: ``'none'`` | ``'pytorch'`` | ``'slurm'`` | ``'mpi'``.
         resume: ``True``/``'auto'`` resumes from the work dir's latest checkpoint, a path from
             that checkpoint; ``None``/``False`` starts fresh.
-        amp: switch ``optim_wrapper`` to ``AmpOptimWrapper`` (dynamic loss scale).
+        amp: mixed precision: ``optim_wrapper`` becomes ``AmpOptimWrapper`` (dynamic loss scale)
+            with CUDA, else ``CPUAutocastOptimWrapper`` (bf16 autocast on a CPU with native bf16).
         auto_scale_lr: scale the lr by total batch / ``auto_scale_lr.base_batch_size``.
     """
     if launcher not in LAUNCHERS:
@@ -79,11 +80,15 @@ def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOp
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     if amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper != 'AmpOptimWrapper':
+        if wrapper not in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper'):
             if wrapper != 'OptimWrapper':
                 raise ValueError(f'amp needs `optim_wrapper.type` OptimWrapper, got {wrapper}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+            import torch
+            if torch.cuda.is_available():
+                cfg.optim_wrapper.type = 'AmpOptimWrapper'
+                cfg.optim_wrapper.loss_scale = 'dynamic'
+            else:   # bf16 autocast; refuses a CPU without native bf16 when the runner builds it
+                cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
     if auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError('auto_scale_lr needs `auto_scale_lr = dict(enable=False, '

@@ -291,6 +291,12 @@ def _die_with_parent() -> None:
 def _child(spec: RunSpec, metric: str) -> None:
     _die_with_parent()
     import mmkd_green  # noqa: F401  (registries in the fresh interpreter)
+    from mmengine.utils import import_modules_from_strings
+
+    # the config arrives pickled, so `Config.fromfile` did not import its `custom_imports`
+    # (e.g. mmkd_green.detection, which registers the SSD parts in mmdet's registries) here
+    if spec.cfg.get('custom_imports'):
+        import_modules_from_strings(**spec.cfg.custom_imports)
     try:
         train_and_score(spec, metric)
     except BaseException:

@@ -58,6 +58,8 @@ class BaseKDLoss(nn.Module):
         if student_logits.shape != teacher_logits.shape or student_logits.ndim != 2:
             raise ValueError('student and teacher logits must both be (N, C), got '
                              f'{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}')
+        if student_logits.dtype in (torch.float16, torch.bfloat16):
+            student_logits = student_logits.float()   # autocast: the KD terms in fp32
         tau_t = resolve_tau(self.tau, tau, student_logits)
         self.last_tau = tau_t.detach()   # the τ this call used (tests and diagnostics read it)
         loss = self.row_loss(student_logits, teacher_logits.to(student_logits.dtype), labels, tau_t)

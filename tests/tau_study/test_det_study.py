@@ -26,9 +26,9 @@ arms = dict(hkd=dict(config={osp.join(cfgs, 'ssd_kd_fixed_bccd.py')!r}, epochs=1
 
 
 def test_bccd_study_end_to_end(shared_data, tmp_path, repo_root, monkeypatch):
-    """Teacher + 2 KD runs (τ = 4, U[2, 20]) x 1 epoch on a few real BCCD images: each run
-    trains on train.txt, scores validation on val.txt and test on test.txt; a rerun trains
-    nothing."""
+    """Teacher + 2 KD runs (τ = 4, U[2, 20]) x 1 epoch on a few real BCCD images, each in its
+    own process: each run trains on train.txt, scores validation on val.txt and test on
+    test.txt; a rerun trains nothing."""
     pytest.importorskip('mmdet.registry', reason='mmdet (needs mmcv) is not importable')
     import mmkd_green.detection  # noqa: F401
     monkeypatch.chdir(repo_root)     # the KD configs name their teacher config from the repo root
@@ -42,7 +42,9 @@ def test_bccd_study_end_to_end(shared_data, tmp_path, repo_root, monkeypatch):
                                                       'test_dataloader')]
         assert splits == ['ImageSets/Main/train.txt', 'ImageSets/Main/val.txt',
                           'ImageSets/Main/test.txt']
-    report = tau_study.run_study(study, out, progress=False, fork=False)
+    # fork=True: each run in a spawned interpreter, as the tool runs it (the config's
+    # custom_imports must register the SSD parts there)
+    report = tau_study.run_study(study, out, progress=False, fork=True)
     runs = {r['label']: r for r in report['runs']}
     for label in ('hkd_tau4_s0', 'hkd_uniform_s0'):
         r = runs[label]

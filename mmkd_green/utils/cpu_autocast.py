@@ -1,0 +1,54 @@
+"""``CPUAutocastOptimWrapper``: mixed precision on CPU (bf16 autocast), what ``--amp`` selects on a
+machine without CUDA.
+
+mmengine's ``AmpOptimWrapper`` needs a GPU (it asserts CUDA/NPU/MLU/MUSA). On a CPU with native
+bf16 (``avx512_bf16`` or AMX; ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``) the forward pass
+can run under ``torch.autocast('cpu', dtype=torch.bfloat16)``: convolutions and matrix products in
+bf16, the ops autocast keeps in fp32 (e.g. ``grid_sampler``) in fp32, parameters, gradients and
+optimizer state in fp32. bf16 has fp32's exponent range, so no loss scaling is needed; our KD
+losses compute their terms in fp32 from the bf16 logits (``BaseKDLoss.forward``).
+
+``optim_context(model)`` = mmengine's (gradient accumulation) + the autocast region, which
+``BaseModel.train_step`` wraps around the data preprocessor and the forward pass; backward and the
+optimizer step run outside it, as with ``AmpOptimWrapper``.
+"""
+import contextlib
+
+import torch
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bf16 natively (oneDNN's check: avx512_bf16 / AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@OPTIM_WRAPPERS.register_module()
+class CPUAutocastOptimWrapper(OptimWrapper):
+    """``OptimWrapper`` whose forward context is bf16 autocast on CPU.
+
+    Args:
+        dtype: ``'bfloat16'`` (the only CPU autocast type worth using for training).
+        **kwargs: ``OptimWrapper``'s (``optimizer``, ``accumulative_counts``, ``clip_grad``).
+    """
+
+    def __init__(self, dtype: str = 'bfloat16', **kwargs):
+        if dtype not in ('bfloat16', torch.bfloat16):
+            raise ValueError(f'CPUAutocastOptimWrapper: dtype must be "bfloat16", got {dtype!r} '
+                             '(fp16 autocast on CPU is slower than fp32)')
+        if not cpu_bf16_supported():
+            raise RuntimeError(
+                'CPUAutocastOptimWrapper (--amp on a machine without CUDA): this CPU has no '
+                'native bf16 (avx512_bf16 or AMX), so bf16 autocast would run slower than fp32. '
+                'Train without --amp (fp32), or set optim_wrapper.type=OptimWrapper.')
+        super().__init__(**kwargs)
+        self.dtype = torch.bfloat16
+
+    @contextlib.contextmanager
+    def optim_context(self, model):
+        with super().optim_context(model), torch.autocast('cpu', dtype=self.dtype):
+            yield
