@@ -5,6 +5,8 @@ model and batch right after it (a shared, loaded machine makes whole-run A/B tim
 resolve fractions of a percent; the A/B figure is printed as a cross-check only):
 
     per_iter    = mean time inside the hook's before/after_train_iter          (every iteration)
+                  - the same for an empty hook timed the same way (the timer's own cost: a
+                  CPU-time read is a system call of a few µs, as much as the hook's work)
     flop_extra  = median over K pairs of (train step inside the FLOP counter - plain train step)
                                             (x counted steps: the hook counts a step again only
                                              when the input shapes or the model change)
@@ -12,7 +14,8 @@ resolve fractions of a percent; the A/B figure is printed as a cross-check only)
     per_run     = time inside before_run + after_run (meter start/stop, summary)
     overhead    = per_iter + per_epoch / iters_per_epoch + flop_extra * counted_steps / iters
                   + per_run / iters
-    bare        = median iteration time of the run's uncounted iterations - per_iter
+    bare        = median iteration time of the run's uncounted iterations - both hooks' timed
+                  spans
     ratio       = overhead / bare
     ratio_steady = (overhead - per_run / iters) / bare   (a long run: the start-up cost vanishes)
 
@@ -89,6 +92,16 @@ class IterStart(Hook):
         self.log.append([clocks(), None])
 
 
+class TimerCalibration(Hook):
+    """Empty train-iteration methods, timed like the carbon hook's: the timer's own cost."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        pass
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        pass
+
+
 class IterEnd(Hook):
     priority = 'LOWEST'
 
@@ -103,7 +116,7 @@ def build(work_dir, metered, iters, epochs, log):
     from mmengine.runner import Runner
     torch.manual_seed(0)
     x, y = torch.randn(iters * 32, 3, 32, 32), torch.randint(0, 10, (iters * 32,))
-    hooks = [dict(type='TemperatureHook'), IterStart(log), IterEnd(log)]
+    hooks = [dict(type='TemperatureHook'), IterStart(log), IterEnd(log), TimerCalibration()]
     if metered:
         hooks.append(dict(type='CarbonFootprintHook'))
     return Runner(model=SmallCNN(), work_dir=work_dir,
@@ -120,7 +133,9 @@ def time_hook_methods(runner):
     """Wrap the carbon hook's methods on the instance; returns {method: [seconds, ...]}."""
     from mmkd_green.energy import CarbonFootprintHook
     (hook,) = [h for h in runner.hooks if isinstance(h, CarbonFootprintHook)]
+    (calibration,) = [h for h in runner.hooks if isinstance(h, TimerCalibration)]
     spent = {name: [] for name in HOOK_METHODS}
+    spent.update(timer_before_train_iter=[], timer_after_train_iter=[])
 
     def timed(name, fn):
         @functools.wraps(fn)
@@ -134,6 +149,8 @@ def time_hook_methods(runner):
 
     for name in HOOK_METHODS:
         setattr(hook, name, timed(name, getattr(hook, name)))
+    for name in ('before_train_iter', 'after_train_iter'):
+        setattr(calibration, name, timed(f'timer_{name}', getattr(calibration, name)))
     spent['flop_counted_steps'] = []
     enter = hook._flops.enter
 
@@ -201,10 +218,13 @@ def main(argv=None):
     flop = flop_counter_extra(args.pairs)
     result = {}
     for k, clock in enumerate(('wall', 'cpu')):
-        per_iter = statistics.mean(b[k] + a[k] for b, a in zip(spent['before_train_iter'],
-                                                               spent['after_train_iter']))
+        per_iter_timed = statistics.mean(b[k] + a[k] for b, a in zip(
+            spent['before_train_iter'], spent['after_train_iter']))
+        timer = statistics.mean(b[k] + a[k] for b, a in zip(
+            spent['timer_before_train_iter'], spent['timer_after_train_iter']))
+        per_iter = max(per_iter_timed - timer, 0.0)
         bare = statistics.median(d[k] for i, d in enumerate(durations) if i not in counted) \
-            - per_iter
+            - per_iter_timed - timer
         per_epoch = statistics.mean(b[k] + a[k] for b, a in zip(spent['before_train_epoch'],
                                                                 spent['after_train_epoch']))
         per_run = sum(t[k] for t in spent['before_run'] + spent['after_run'])
@@ -215,6 +235,7 @@ def main(argv=None):
                              hook_overhead_per_iter_s=overhead, ratio=overhead / bare,
                              ratio_steady=steady / bare,
                              flop_counted_steps=steps,
+                             timer_per_iter_s=timer,
                              components_s=dict(per_iter_hook_calls=per_iter,
                                                flop_counted_step_extra=flop[k],
                                                per_epoch_hook_calls=per_epoch,

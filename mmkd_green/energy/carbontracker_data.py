@@ -81,7 +81,12 @@ def lookup_cpu_tdp(brand: str) -> Optional[Tuple[str, float]]:
         return None
     key = target.split()[-1]
     with open(carbontracker_data_file('cpu_power.csv'), newline='') as f:
-        for row in csv.DictReader(f):
+        header = next(csv.reader([f.readline()]))
+        # a raw substring test first: only the few lines naming the model number are parsed
+        for line in f:
+            if key not in line.lower():
+                continue
+            row = dict(zip(header, next(csv.reader([line]))))
             name = row.get('Name') or ''
             if key in name.lower() and normalise_cpu_name(name) == target:
                 tdp = _parse_tdp(row.get('TDP') or '')

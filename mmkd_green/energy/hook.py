@@ -151,6 +151,8 @@ class CarbonFootprintHook(Hook):
         self._samples_known = True
         self._counted = None          # (flops, batch size) of the counted step
         self._tau = TauStats()
+        self._taus = []               # this segment's τ per iteration (summarised at its close)
+        self._armed = False           # the segment's first iteration has been seen
 
     def _is_main(self, runner) -> bool:
         return runner.rank == 0
@@ -251,10 +253,16 @@ class CarbonFootprintHook(Hook):
                 self.meter.epoch_start()
                 self._forecaster.unit_start(runner)   # collective when a prediction waits
 
-    @_guarded
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        # every iteration but the first of a segment (or the first after a validation): nothing
+        if not self._armed:
+            self._first_train_iter(runner, data_batch)
+
+    @_guarded
+    def _first_train_iter(self, runner, data_batch) -> None:
         if self.meter is None:
             return
+        self._armed = True
         self._forecaster.unit_start(runner)
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
@@ -270,7 +278,19 @@ class CarbonFootprintHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.meter is None:
             return
-        self._count_iter(runner, data_batch)
+        if self._flops.active:
+            self._count_iter(runner, data_batch)
+        else:   # every other iteration: inline and lean
+            try:
+                bs = infer_batch_size(data_batch)
+            except (TypeError, IndexError, AttributeError):   # an odd batch: size unknown
+                bs = None
+            self._iters += 1
+            if bs is None:
+                self._samples_known = False
+            else:
+                self._samples += bs
+            self._taus.append(runner.message_hub.get_info(TAU_INFO_KEY))
         # outside the guard: every rank must reach the collective in _close_segment
         if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
             self._close_segment(runner, iters_done=runner.iter + 1)
@@ -278,6 +298,8 @@ class CarbonFootprintHook(Hook):
 
     @_guarded
     def _count_iter(self, runner, data_batch) -> None:
+        """The iteration whose FLOPs were counted (the τ values of all iterations are
+        summarised at the segment's close)."""
         bs = infer_batch_size(data_batch)
         if self._flops.active:
             self._counted = (self._flops.exit(), bs)
@@ -287,7 +309,13 @@ class CarbonFootprintHook(Hook):
             self._samples_known = False
         else:
             self._samples += bs
-        self._tau.add(runner.message_hub.get_info(TAU_INFO_KEY))
+        self._taus.append(runner.message_hub.get_info(TAU_INFO_KEY))
+
+    def _tau_summary(self):
+        for tau in self._taus:
+            self._tau.add(tau)
+        self._taus = []
+        return self._tau.summary()
 
     def after_train_epoch(self, runner) -> None:
         if self.meter is None:
@@ -299,6 +327,7 @@ class CarbonFootprintHook(Hook):
 
     # ------------------------------------------------------------------ val / test
     def before_val_epoch(self, runner) -> None:
+        self._armed = False   # the next train iteration opens the train phase again
         if self.meter is not None:
             self._forecaster.val_start()
 
@@ -370,7 +399,7 @@ class CarbonFootprintHook(Hook):
                      samples=self._samples if self._samples_known else None,
                      train_flops=flops, extra_train_flops=extra_flops,
                      flops_counted_iters=1 if self._counted else 0,
-                     tau=self._tau.summary(), infer_flops_per_image=self.infer_flops_per_image)
+                     tau=self._tau_summary(), infer_flops_per_image=self.infer_flops_per_image)
         if not self._segment_ok:
             extra['hook_error'] = True
         return extra
