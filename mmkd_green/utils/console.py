@@ -29,6 +29,7 @@ FOREIGN_PATTERNS = (
     r'pkg_resources',
     r'deprecat',                       # "is deprecated", "will be deprecated", "deprecation"
     r'is the alias of',
+    r'has been moved to',              # mmcv: "``MultiScaleDeformableAttention`` has been moved
     r'[Vv]isuali[sz]er',
     r'vis_backend',
 )

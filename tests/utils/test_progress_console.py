@@ -86,6 +86,7 @@ def test_foreign_notices_leave_console_but_stay_in_log_files(tmp_path):
 def test_is_foreign():
     assert is_foreign('"HardDiskBackend" is the alias of "LocalBackend"')
     assert is_foreign('Failed to add <class LocalVisBackend>, the visualizer ...')
+    assert is_foreign('``MultiScaleDeformableAttention`` has been moved to ``mmcv.ops.multi_scale_deform_attn``')
     assert not is_foreign('[energy] no RAPL interface (deprecated driver)')
     assert not is_foreign('x is deprecated', module='/repo/mmkd_green/energy/hook.py')
     assert not is_foreign('loss is NaN')
