@@ -41,7 +41,7 @@ the paper's WRN-40-2 teacher and WRN-16-1 student, and upstream CMI's ratio of 2
 synthesis step (400 : 200) at equal batch size.
 
     python benchmarks/synthesis_speed.py [--method deepinversion|cmi] [--rounds 3]
-        [--batch 64] [--iterations 10] [--kd-steps 20] [--kd-batch 64] [--threads N]
+        [--batch 64] [--iterations 10] [--kd-steps 20] [--kd-batch 64] [--threads N] [--amp]
         [--upstream-root CMI_CHECKOUT] [--out result.json]
 """
 import argparse
@@ -132,8 +132,9 @@ def upstream_eval_only(teacher, student):
         student.train()
 
 
-def build_synth(args, teacher, student):
-    common = dict(num_classes=10, synthesis_batch_size=args.batch, iterations=args.iterations)
+def build_synth(args, teacher, student, amp=False):
+    common = dict(num_classes=10, synthesis_batch_size=args.batch, iterations=args.iterations,
+                  amp=amp)
     if args.method == 'cmi':
         cfg = dict(type='CMISynthesizer', lr=1e-3, adv=0.5, cr=0.8, cr_T=0.2, **common,
                    feature_bank_size=4096, n_neg=1024)
@@ -150,7 +151,7 @@ class Arm:
         self.args, self.name, self.device = args, name, device
         teacher = WideResNet(args.teacher_depth, args.teacher_width, 10).to(device).eval()
         student = WideResNet(16, 1, 10).to(device)
-        self.synth = build_synth(args, teacher, student).to(device)
+        self.synth = build_synth(args, teacher, student, amp=name == 'ours_amp').to(device)
         self.teacher_flops = forward_flops(teacher, device)
         if name == 'upstream_like':
             self.synth._models_frozen = lambda: upstream_eval_only(teacher, student)
@@ -293,6 +294,8 @@ def main(argv=None):
     p.add_argument('--teacher-depth', type=int, default=40)
     p.add_argument('--teacher-width', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--amp', action='store_true',
+                   help='add the arm `ours_amp`: ours with amp=True (bf16 autocast on CPU)')
     p.add_argument('--threads', type=int, help='torch intra-op threads (default: torch\'s)')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--upstream-root', default=os.environ.get('MMKD_CMI_ROOT'),
@@ -307,6 +310,8 @@ def main(argv=None):
                   threads=torch.get_num_threads(), cpu_count=os.cpu_count(),
                   machine=platform.machine())
     arms = [Arm(args, 'ours', device), Arm(args, 'upstream_like', device)]
+    if args.amp:
+        arms.insert(1, Arm(args, 'ours_amp', device))
     if args.upstream_root:
         arms.append(UpstreamArm(args, device))
     for arm in arms:                   # warm-up (kernels, allocator), then reset the clocks
@@ -338,6 +343,13 @@ def main(argv=None):
             result[f'{kind}data_path_speedup'] = (
                 (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
                 (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
+    if 'ours_amp' in result:   # the same ratios for the amp arm, prefixed `amp_`
+        for other, suffix in (('upstream_like', ''), ('upstream', '_vs_upstream')):
+            if other in result:
+                for kind in ('', 'cpu_'):
+                    rate = f'images_per_{kind or "wall_"}s'
+                    result[f'amp_{kind}speedup{suffix}'] = (result['ours_amp'][rate] /
+                                                            result[other][rate])
     print(json.dumps(result, indent=2))
     if args.out:
         write_json_atomic(args.out, result)

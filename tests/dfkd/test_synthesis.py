@@ -172,3 +172,73 @@ def test_total_variation_of_constant_and_checkerboard():
     board = (torch.arange(4)[:, None] + torch.arange(4)[None]) % 2
     # horizontal and vertical neighbours differ by 1, diagonal ones by 0
     assert float(total_variation(board.float().view(1, 1, 4, 4))) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize('method', ['deepinversion', 'cmi'])
+def test_amp_synthesis_low_precision_networks_fp32_statistics(toy_teacher, synth_kwargs, method):
+    """``amp=True`` (bf16 autocast on this CPU): the networks' convolutions run in bf16, the
+    BN statistics, logits and losses in fp32, and the round still reaches the quality checks
+    of the fp32 tests (teacher BN statistics and targets)."""
+    from mmkd_green.utils.cpu_autocast import cpu_bf16_supported
+    if not cpu_bf16_supported():
+        pytest.skip('needs a CPU with native bf16 (avx512_bf16 / AMX)')
+    torch.manual_seed(0)
+    if method == 'cmi':
+        synth = CMISynthesizer(NUM_CLASSES, synthesis_batch_size=32, iterations=25, lr=5e-2,
+                               generator=dict(type='DCGANGenerator', nz=32, ngf=16,
+                                              img_size=SIZE),
+                               feature_bank_size=256, n_neg=64, head_dim=32, amp=True,
+                               **synth_kwargs)
+    else:
+        synth = DeepInversionSynthesizer(NUM_CLASSES, synthesis_batch_size=32, iterations=30,
+                                         lr=0.1, bn=1.0, oh=1.0, adv=1.0, tv=1e-3, amp=True,
+                                         **synth_kwargs)
+    teacher = copy.deepcopy(toy_teacher)
+    synth.bind(teacher, TinyBNNet(width=4))
+    seen = {'conv': set(), 'logits': set()}
+    conv = next(m for m in teacher.modules() if isinstance(m, nn.Conv2d))
+    conv.register_forward_hook(lambda m, i, o: seen['conv'].add(o.dtype))
+    run_net = synth.run_net
+
+    def spy(net, x):
+        out = run_net(net, x)
+        seen['logits'].add(out.dtype)
+        return out
+    synth.run_net = spy
+    out = _check_synthesis(teacher, synth)
+    assert torch.bfloat16 in seen['conv'] and seen['logits'] == {torch.float32}
+    assert all(isinstance(v, float) and v == v for v in out['losses'].values())
+
+
+def test_bn_hooks_take_statistics_of_low_precision_inputs_in_fp32():
+    from mmkd_green.dfkd.synthesis.bn_hooks import BNHooks
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(4).eval()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(8, 4, 5, 5).bfloat16()
+    hooks = BNHooks(nn.Sequential(bn), instance_means=True)
+    hooks._hook(bn, (x, ), None)
+    low, means = hooks.bn_loss(), hooks.instance_features()
+    hooks._hook(bn, (x.float(), ), None)
+    assert low.dtype == means.dtype == torch.float32
+    assert torch.equal(low, hooks.bn_loss()) and torch.equal(means, hooks.instance_features())
+
+
+def test_fused_bn_statistics_distance_value_and_gradient():
+    """``BNStatisticsDistance`` = ‖var − var_run‖ + ‖mean − mean_run‖ with autograd's value
+    and gradient (gradcheck in float64, channels-last too), zero gradient at zero distance."""
+    from mmkd_green.dfkd.synthesis.bn_hooks import BNStatisticsDistance
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    rm, rv = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
+    torch.autograd.gradcheck(lambda t: BNStatisticsDistance.apply(t, rm, rv), (x, ))
+    torch.autograd.gradcheck(lambda t: BNStatisticsDistance.apply(
+        t.contiguous(memory_format=torch.channels_last), rm, rv), (x, ))
+    var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+    reference = torch.linalg.vector_norm(var - rv) + torch.linalg.vector_norm(mean - rm)
+    assert torch.allclose(BNStatisticsDistance.apply(x, rm, rv), reference)
+    exact = x.detach().clone().requires_grad_()
+    var, mean = torch.var_mean(exact.detach(), dim=(0, 2, 3), unbiased=False)
+    BNStatisticsDistance.apply(exact, mean, var).backward()
+    assert torch.isfinite(exact.grad).all() and exact.grad.abs().max() == 0

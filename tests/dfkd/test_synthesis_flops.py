@@ -36,10 +36,11 @@ def hand_count_cmi_round(k):
     gen = 2 * n * NZ * 2 * NGF * (s // 4) ** 2 + conv(n, 2 * NGF, 2 * NGF, s // 2) + \
         conv(n, 2 * NGF, NGF, s) + conv(n, NGF, 3, s)
     gen *= 3
-    # teacher (frozen: input gradients only). Global view: forward + backward of conv and fc;
-    # local view: forward of both, backward of the conv only (its logits are unused)
+    # teacher (frozen: input gradients only), both views in one pass: forward + backward of
+    # conv and fc for each (the local view's logits are unused, so its rows of the fc's
+    # backward carry zero gradient, but the shared pass computes them)
     t_conv, t_fc = conv(n, 3, C_T, s), 2 * n * C_T * K
-    teacher = 2 * (t_conv + t_fc) + (t_conv + t_fc) + t_conv
+    teacher = 2 * (2 * (t_conv + t_fc))
     # student (frozen, adversarial term on the global view): forward + input gradients
     student = 2 * (conv(n, 3, C_S, s) + 2 * n * C_S * K)
     # head on R = n + k rows per view (D = C_T, hidden D, out P)

@@ -49,6 +49,11 @@ class BaseSynthesizer(nn.Module):
             synthesis (:meth:`net_input`); values and gradients are the same, only the memory
             layout differs, which oneDNN's CPU convolutions run faster (WRN-40-2 forward +
             backward with BN hooks, batch 64, this CPU: about 7 % less time).
+        amp: run the teacher and student of a synthesis step under autocast (bf16 on a CPU
+            with native bf16, fp16 on CUDA): their convolutions in low precision, while the BN
+            statistics (:class:`~.bn_hooks.BNHooks` upcasts each BN input), the logits, every
+            loss term, the images and the optimizer stay fp32. Off by default; see README for
+            its measured speed and how close its images come to the fp32 ones.
     """
 
     #: subclasses reading instance features (CMI) set this
@@ -59,7 +64,7 @@ class BaseSynthesizer(nn.Module):
                  bn: float = 1.0, oh: float = 1.0, adv: float = 0.0,
                  mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
                  bank_size: Optional[int] = None, kd_padding: int = 4, kd_flip: bool = True,
-                 channels_last: bool = True):
+                 channels_last: bool = True, amp: bool = False):
         super().__init__()
         name = type(self).__name__
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -83,6 +88,7 @@ class BaseSynthesizer(nn.Module):
         self.bank = ImageBank(bank_size)
         self.kd_padding, self.kd_flip = int(kd_padding), bool(kd_flip)
         self.channels_last = bool(channels_last)
+        self.amp = bool(amp)
         self.rounds = 0
         self.round_files: List[str] = []     # with a store: one file per round (round_store.py)
         self.last_losses: Dict[str, float] = {}
@@ -124,6 +130,24 @@ class BaseSynthesizer(nn.Module):
         """``x`` as the teacher/student get it in a synthesis step (channels-last if enabled)."""
         return x.contiguous(memory_format=torch.channels_last) \
             if self.channels_last and x.dim() == 4 else x
+
+    def run_net(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``net(x)`` as a synthesis step runs it: under autocast when ``amp`` (logits returned
+        in fp32), else plainly."""
+        if not self.amp:
+            return net(x)
+        if x.device.type == 'cpu':
+            from mmkd_green.utils.cpu_autocast import cpu_bf16_supported
+            if not cpu_bf16_supported():
+                raise RuntimeError(f'{type(self).__name__}(amp=True): this CPU has no native '
+                                   'bf16 (avx512_bf16 or AMX), so autocast would be slower than '
+                                   'fp32; set amp=False')
+            dtype = torch.bfloat16
+        else:
+            dtype = torch.float16
+        with torch.autocast(x.device.type, dtype=dtype):
+            out = net(x)
+        return out.float()
 
     def flops_key(self) -> tuple:
         """What fixes the shapes (hence the FLOPs) of the next round; subclasses reading their

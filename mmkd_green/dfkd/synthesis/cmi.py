@@ -96,27 +96,27 @@ class CMISynthesizer(BaseSynthesizer):
                                lr=self.lr, betas=(0.5, 0.999))
         best_loss, best, losses = float('inf'), None, {}
         for step in range(self.iterations):
-            x = self.generator(z)
+            x = self.run_net(self.generator, z)
             x_global = self.net_input(self.normalize(random_crop_flip(x, padding=4)))
             x_local = self.net_input(self.normalize(
                 random_resized_crop_flip(x, scale=self.local_scale)))
-            t_out = self.teacher(x_global)
+            # both views in one teacher pass (eval-mode BN treats every image alone, so this is
+            # the two separate passes' arithmetic in one batch); R_bn over the global view only
+            hooks.loss_rows = n
+            try:
+                t_out = self.run_net(self.teacher, torch.cat([x_global, x_local]))[:n]
+            finally:
+                hooks.loss_rows = None
             loss_bn = hooks.bn_loss()
-            f_global = hooks.instance_features()
+            f_global, f_local = hooks.instance_features().split(n)
             loss_oh = F.cross_entropy(t_out, targets)
             loss = self.bn * loss_bn + self.oh * loss_oh
             terms = dict(bn=loss_bn, oh=loss_oh)
             if self.adv > 0:
-                s_out = self.student(x_global)
+                s_out = self.run_net(self.student, x_global)
                 agree = (s_out.argmax(1) == t_out.argmax(1)).float()
                 terms['adv'] = -(kl_rows(s_out, t_out) * agree).mean()
                 loss = loss + self.adv * terms['adv']
-            hooks.record_losses = False             # the local view's BN terms are not used
-            try:
-                self.teacher(x_local)
-            finally:
-                hooks.record_losses = True
-            f_local = hooks.instance_features()
             if self.cr > 0:
                 cached = self.feature_bank.sample(self.n_neg).to(self.device)
                 c_local, c_global = cached.chunk(2, dim=1)

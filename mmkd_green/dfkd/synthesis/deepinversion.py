@@ -58,13 +58,14 @@ class DeepInversionSynthesizer(BaseSynthesizer):
         for step in range(self.iterations):
             x_aug = self.net_input(jitter_flip(x, self.jitter, self.flip)
                                    if self.jitter > 0 or self.flip else x)
-            t_out = self.teacher(x_aug)
+            t_out = self.run_net(self.teacher, x_aug)
             loss_bn = hooks.bn_loss()
             loss_oh = F.cross_entropy(t_out, targets)
             loss = self.bn * loss_bn + self.oh * loss_oh
             terms = dict(bn=loss_bn, oh=loss_oh)
             if self.adv > 0:
-                loss_adv = -js_divergence(self.student(x_aug), t_out, T=self.adv_T)
+                loss_adv = -js_divergence(self.run_net(self.student, x_aug), t_out,
+                                          T=self.adv_T)
                 loss = loss + self.adv * loss_adv
                 terms['adv'] = loss_adv
             if self.tv > 0:
