@@ -280,36 +280,34 @@ class CarbonFootprintHook(Hook):
             return
         if self._flops.active:
             self._count_iter(runner, data_batch)
-        else:   # every other iteration: inline and lean
+        else:   # every other iteration: lean, outside the guard's wrapper
             try:
                 bs = infer_batch_size(data_batch)
             except (TypeError, IndexError, AttributeError):   # an odd batch: size unknown
                 bs = None
-            self._iters += 1
-            if bs is None:
-                self._samples_known = False
-            else:
-                self._samples += bs
-            self._taus.append(runner.message_hub.get_info(TAU_INFO_KEY))
+            self._add_iter(runner, bs)
         # outside the guard: every rank must reach the collective in _close_segment
         if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
             self._close_segment(runner, iters_done=runner.iter + 1)
             self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
 
-    @_guarded
-    def _count_iter(self, runner, data_batch) -> None:
-        """The iteration whose FLOPs were counted (the τ values of all iterations are
-        summarised at the segment's close)."""
-        bs = infer_batch_size(data_batch)
-        if self._flops.active:
-            self._counted = (self._flops.exit(), bs)
-            self._flop_cache = (self._flop_key, self._counted)
+    def _add_iter(self, runner, bs) -> None:
+        """Count one iteration of ``bs`` samples (``None``: unknown) and keep its τ (the τ
+        values are summarised at the segment's close)."""
         self._iters += 1
         if bs is None:
             self._samples_known = False
         else:
             self._samples += bs
         self._taus.append(runner.message_hub.get_info(TAU_INFO_KEY))
+
+    @_guarded
+    def _count_iter(self, runner, data_batch) -> None:
+        """The iteration whose FLOPs were counted."""
+        bs = infer_batch_size(data_batch)
+        self._counted = (self._flops.exit(), bs)
+        self._flop_cache = (self._flop_key, self._counted)
+        self._add_iter(runner, bs)
 
     def _tau_summary(self):
         for tau in self._taus:
