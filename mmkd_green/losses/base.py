@@ -12,7 +12,9 @@ class BaseKDLoss(nn.Module):
 
     ``forward(student_logits, teacher_logits, labels=None, weight=None, avg_factor=None, tau=None,
     reduction_override=None)`` with logits of shape ``(N, C)`` (detection flattens anchors into
-    ``N``). Subclasses define :meth:`row_loss`, the loss of each row.
+    ``N``). :meth:`row_loss`, the loss of each row, is the subclass's soft term plus the
+    hard-label term ``w · CE(s, y)`` when labels are given (``w`` = :attr:`hard_label_weight`).
+    A loss is a subclass defining :meth:`soft_loss` and :attr:`hard_label_weight`.
 
     Args:
         tau (float, optional): a fixed τ for a loss used outside a run with a τ sampler; ``None``
@@ -33,8 +35,16 @@ class BaseKDLoss(nn.Module):
         self.tau, self.loss_weight, self.reduction = tau, float(loss_weight), reduction
         self.last_tau: Optional[torch.Tensor] = None
 
-    def row_loss(self, student_logits, teacher_logits, labels, tau) -> torch.Tensor:
+    def soft_loss(self, student_logits, teacher_logits, tau) -> torch.Tensor:
+        """The KD term of each row, ``(N,)``; ``tau`` is ``(1, 1)`` or ``(N, 1)``."""
         raise NotImplementedError
+
+    def row_loss(self, student_logits, teacher_logits, labels, tau) -> torch.Tensor:
+        """``soft_loss`` + ``hard_label_weight · CE(s, y)`` (the latter only with labels)."""
+        loss = self.soft_loss(student_logits, teacher_logits, tau)
+        if labels is not None:
+            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
+        return loss
 
     @property
     def hard_label_weight(self) -> float:

@@ -47,16 +47,13 @@ class BgWeightedSoftCELoss(BaseKDLoss):
         w[self.bg_index] = self.bg_weight
         return w
 
-    def row_loss(self, student_logits, teacher_logits, labels, tau):
+    def soft_loss(self, student_logits, teacher_logits, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
         w = self.class_weights(student_logits.shape[-1], log_ps)
         loss = -(w * log_pt.exp() * log_ps).sum(-1)
         if self.tau_squared:
             loss = tau.squeeze(-1) ** 2 * loss
-        loss = self.alpha * loss
-        if labels is not None:
-            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
-        return loss
+        return self.alpha * loss
 
     @property
     def hard_label_weight(self) -> float:

@@ -38,7 +38,7 @@ class CMCLoss(BaseKDLoss):
             raise ValueError(f"CMCLoss: space must be 'prob' or 'logit', got {space!r}")
         self.alpha, self.space = float(alpha), space
 
-    def row_loss(self, student_logits, teacher_logits, labels, tau):
+    def soft_loss(self, student_logits, teacher_logits, tau):
         if self.space == 'logit':
             diff = (student_logits - teacher_logits.detach()) / tau
             loss = self.alpha * diff.pow(2).mean(-1)
@@ -46,8 +46,6 @@ class CMCLoss(BaseKDLoss):
             log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
             sq = (log_ps.exp() - log_pt.exp()).pow(2).sum(-1)
             loss = self.alpha * tau.squeeze(-1) ** 2 * sq
-        if labels is not None:
-            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
         return loss
 
     @property

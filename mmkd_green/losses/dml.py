@@ -23,12 +23,9 @@ class DMLLoss(BaseKDLoss):
                              f'kl_weight={kl_weight}')
         self.ce_weight, self.kl_weight = float(ce_weight), float(kl_weight)
 
-    def row_loss(self, student_logits, teacher_logits, labels, tau):
+    def soft_loss(self, student_logits, teacher_logits, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
-        loss = self.kl_weight * tau.squeeze(-1) ** 2 * log_prob_kl_rows(log_pt, log_ps)
-        if labels is not None:
-            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
-        return loss
+        return self.kl_weight * tau.squeeze(-1) ** 2 * log_prob_kl_rows(log_pt, log_ps)
 
     @property
     def hard_label_weight(self) -> float:

@@ -35,15 +35,12 @@ class HKDLoss(BaseKDLoss):
                              f"(the authors' nn.KLDivLoss() mean), got {kl_normalization!r}")
         self.alpha, self.kl_normalization = float(alpha), kl_normalization
 
-    def row_loss(self, student_logits, teacher_logits, labels, tau):
+    def soft_loss(self, student_logits, teacher_logits, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)
         kl = log_prob_kl_rows(log_pt, log_ps)
         if self.kl_normalization == 'element':
             kl = kl / student_logits.shape[-1]
-        loss = self.alpha * tau.squeeze(-1) ** 2 * kl
-        if labels is not None:
-            loss = loss + self.hard_label_weight * self.cross_entropy(student_logits, labels)
-        return loss
+        return self.alpha * tau.squeeze(-1) ** 2 * kl
 
     @property
     def hard_label_weight(self) -> float:
