@@ -328,28 +328,21 @@ def main(argv=None):
             import shutil
             shutil.rmtree(arm.tmp, ignore_errors=True)
     ours = result['ours']
-    for other, suffix in (('upstream_like', ''), ('upstream', '_vs_upstream')):
-        if other not in result:
-            continue
-        up = result[other]
-        for kind in ('', 'cpu_'):
-            rate = f'images_per_{kind or "wall_"}s'
-            result[f'{kind}speedup{suffix}'] = ours[rate] / up[rate]
-            if suffix:
-                continue
-            result[f'{kind}optimisation_speedup'] = (up[f'{kind}optimise_seconds'] /
-                                                     ours[f'{kind}optimise_seconds'])
-            # the part the two arms' data handling differs in: storing + serving KD batches
-            result[f'{kind}data_path_speedup'] = (
-                (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
-                (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
-    if 'ours_amp' in result:   # the same ratios for the amp arm, prefixed `amp_`
+    for mine, prefix in (('ours', ''), ('ours_amp', 'amp_')):   # amp_*: the same for ours_amp
         for other, suffix in (('upstream_like', ''), ('upstream', '_vs_upstream')):
-            if other in result:
+            if mine in result and other in result:
                 for kind in ('', 'cpu_'):
                     rate = f'images_per_{kind or "wall_"}s'
-                    result[f'amp_{kind}speedup{suffix}'] = (result['ours_amp'][rate] /
-                                                            result[other][rate])
+                    result[f'{prefix}{kind}speedup{suffix}'] = \
+                        result[mine][rate] / result[other][rate]
+    up = result['upstream_like']
+    for kind in ('', 'cpu_'):
+        result[f'{kind}optimisation_speedup'] = (up[f'{kind}optimise_seconds'] /
+                                                 ours[f'{kind}optimise_seconds'])
+        # the part the two arms' data handling differs in: storing + serving KD batches
+        result[f'{kind}data_path_speedup'] = (
+            (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
+            (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
     print(json.dumps(result, indent=2))
     if args.out:
         write_json_atomic(args.out, result)

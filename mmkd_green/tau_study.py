@@ -113,7 +113,8 @@ def load_study(path: str, overrides: Optional[dict] = None) -> Config:
 def study_from_kd_config(path: str, cfg: Config) -> Config:
     """A study of one KD config: grid τ = 1..20 and stochastic U[2, 20] for seed 0, with the
     config's own teacher checkpoint; τ is chosen on 10 % of the training data for the CIFAR
-    readers (``holdout``), else on the config's validation split (then say so when reporting)."""
+    readers (``holdout``), else on the config's validation split, which must not be its test
+    split (:func:`check_selection_split`)."""
     ds_type = cfg.train_dataloader.dataset.get('type', '')
     evaluator = cfg.get('val_evaluator') or {}
     evaluator = evaluator[0] if isinstance(evaluator, (list, tuple)) else evaluator
@@ -159,9 +160,7 @@ def check_selection_split(cfg: Config, what: str) -> None:
     if val is None or test is None:
         raise ValueError(f'{what}: the τ study needs a val_dataloader (τ is chosen on it) and a '
                          f'test_dataloader (the reported score)')
-    same = json.dumps(to_jsonable(val.dataset.to_dict()), sort_keys=True, default=str) == \
-        json.dumps(to_jsonable(test.dataset.to_dict()), sort_keys=True, default=str)
-    if same:
+    if val.dataset.to_dict() == test.dataset.to_dict():
         raise ValueError(
             f'{what}: the validation split that picks τ is the test split, so the chosen τ would '
             f'be scored on the data that chose it. Give the study a `holdout=dict(fraction=0.1)` '

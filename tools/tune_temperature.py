@@ -8,7 +8,8 @@
     python tools/tune_temperature.py KD_CONFIG.py             # τ = 1..20 vs U[2, 20] of one config
 
 A profile is a study config in ``configs/tau_study/`` (teacher, loss arms, τ grid, stochastic
-samplers, seeds, metric, validation split); see ``mmkd_green/tau_study.py`` for the protocol. Runs go to ``<out>/runs/<label>-<config hash>/`` and are cached by their resolved
+samplers, seeds, metric, validation split); see ``mmkd_green/tau_study.py`` for the protocol.
+Runs go to ``<out>/runs/<label>-<config hash>/`` and are cached by their resolved
 config: rerunning (after a crash or kill -9) trains only what is missing. The report
 (``study.md``, ``.csv``, ``.json``, ``study_accuracy.png``, ``study_energy.png``) is written to
 ``<out>/<profile>/``.

@@ -27,6 +27,18 @@ def cpu_bf16_supported() -> bool:
         return False
 
 
+def autocast_dtype(device_type: str, what: str, fix: str) -> torch.dtype:
+    """The autocast dtype for training on ``device_type``: bf16 on a CPU (refused, naming
+    ``what`` and ``fix``, on one without native bf16, where it runs slower than fp32), fp16
+    elsewhere (CUDA)."""
+    if device_type != 'cpu':
+        return torch.float16
+    if not cpu_bf16_supported():
+        raise RuntimeError(f'{what}: this CPU has no native bf16 (avx512_bf16 or AMX), so bf16 '
+                           f'autocast would run slower than fp32. {fix}')
+    return torch.bfloat16
+
+
 @OPTIM_WRAPPERS.register_module()
 class CPUAutocastOptimWrapper(OptimWrapper):
     """``OptimWrapper`` whose forward context is bf16 autocast on CPU.
@@ -40,13 +52,10 @@ class CPUAutocastOptimWrapper(OptimWrapper):
         if dtype not in ('bfloat16', torch.bfloat16):
             raise ValueError(f'CPUAutocastOptimWrapper: dtype must be "bfloat16", got {dtype!r} '
                              '(fp16 autocast on CPU is slower than fp32)')
-        if not cpu_bf16_supported():
-            raise RuntimeError(
-                'CPUAutocastOptimWrapper (--amp on a machine without CUDA): this CPU has no '
-                'native bf16 (avx512_bf16 or AMX), so bf16 autocast would run slower than fp32. '
-                'Train without --amp (fp32), or set optim_wrapper.type=OptimWrapper.')
+        self.dtype = autocast_dtype(
+            'cpu', 'CPUAutocastOptimWrapper (--amp on a machine without CUDA)',
+            'Train without --amp (fp32), or set optim_wrapper.type=OptimWrapper.')
         super().__init__(**kwargs)
-        self.dtype = torch.bfloat16
 
     @contextlib.contextmanager
     def optim_context(self, model):

@@ -89,6 +89,7 @@ class BaseSynthesizer(nn.Module):
         self.kd_padding, self.kd_flip = int(kd_padding), bool(kd_flip)
         self.channels_last = bool(channels_last)
         self.amp = bool(amp)
+        self._amp_dtype = None   # resolved per round by synthesize() (the teacher's device)
         self.rounds = 0
         self.round_files: List[str] = []     # with a store: one file per round (round_store.py)
         self.last_losses: Dict[str, float] = {}
@@ -134,18 +135,9 @@ class BaseSynthesizer(nn.Module):
     def run_net(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """``net(x)`` as a synthesis step runs it: under autocast when ``amp`` (logits returned
         in fp32), else plainly."""
-        if not self.amp:
+        if self._amp_dtype is None:
             return net(x)
-        if x.device.type == 'cpu':
-            from mmkd_green.utils.cpu_autocast import cpu_bf16_supported
-            if not cpu_bf16_supported():
-                raise RuntimeError(f'{type(self).__name__}(amp=True): this CPU has no native '
-                                   'bf16 (avx512_bf16 or AMX), so autocast would be slower than '
-                                   'fp32; set amp=False')
-            dtype = torch.bfloat16
-        else:
-            dtype = torch.float16
-        with torch.autocast(x.device.type, dtype=dtype):
+        with torch.autocast(x.device.type, dtype=self._amp_dtype):
             out = net(x)
         return out.float()
 
@@ -192,6 +184,10 @@ class BaseSynthesizer(nn.Module):
         """
         targets = self.random_targets() if targets is None else targets
         targets = targets.to(self.device)
+        if self.amp:
+            from mmkd_green.utils.cpu_autocast import autocast_dtype
+            self._amp_dtype = autocast_dtype(self.device.type, f'{type(self).__name__}(amp=True)',
+                                             'Set amp=False.')
         with self._models_frozen(), torch.enable_grad(), \
                 BNHooks(self.teacher, instance_means=self.needs_instance_means) as hooks:
             images, losses = self.invert(targets, hooks, progress)

@@ -72,7 +72,6 @@ class BNHooks:
                 raise ValueError('a teacher BatchNorm2d has track_running_stats=False: its '
                                  'running statistics are needed for BN-statistics matching')
         self.instance_means = instance_means
-        self.record_losses = True       # False: skip R_bn
         self.loss_rows = None           # n: R_bn of the first n images only (CMI: global view)
         self._handles = []
         self.losses: List[torch.Tensor] = []
@@ -101,16 +100,13 @@ class BNHooks:
 
     # -- the hook --------------------------------------------------------------------------
     def _hook(self, module: nn.BatchNorm2d, inputs, output) -> None:
-        x = inputs[0]
-        # autocast (bf16/fp16 activations): every statistic in fp32
-        low = x.dtype in (torch.float16, torch.bfloat16)
-        if self.record_losses:
-            rows = x if self.loss_rows is None else x[:self.loss_rows]
-            self.losses.append(BNStatisticsDistance.apply(rows, module.running_mean,
-                                                          module.running_var))
+        x = inputs[0]   # autocast gives bf16/fp16 activations: every statistic is taken in fp32
+        rows = x if self.loss_rows is None else x[:self.loss_rows]
+        self.losses.append(BNStatisticsDistance.apply(rows, module.running_mean,
+                                                      module.running_var))
         if self.instance_means:
-            self.means.append(x.mean(dim=(2, 3), dtype=torch.float32) if low else
-                              x.mean(dim=(2, 3)))
+            low = x.dtype in (torch.float16, torch.bfloat16)
+            self.means.append(x.mean(dim=(2, 3), dtype=torch.float32 if low else None))
 
     # -- readers (consume what the last forward pass recorded) ------------------------------
     def bn_loss(self) -> torch.Tensor:
