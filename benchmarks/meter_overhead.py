@@ -5,13 +5,17 @@ model and batch right after it (a shared, loaded machine makes whole-run A/B tim
 resolve fractions of a percent; the A/B figure is printed as a cross-check only):
 
     per_iter    = mean time inside the hook's before/after_train_iter          (every iteration)
-                  - the same for an empty hook timed the same way (the timer's own cost: a
-                  CPU-time read is a system call of a few µs, as much as the hook's work)
+                  - the same in a second run where those two methods are empty, timed the
+                  same way at the same place (the timer's own cost there: the hook's methods
+                  are the first Python code after the optimizer step, when caches are cold,
+                  and a pair of clock reads costs ~10 µs at that place, ~2 µs later on)
     flop_extra  = median over K pairs of (train step inside the FLOP counter - plain train step)
                                             (x counted steps: the hook counts a step again only
                                              when the input shapes or the model change)
     per_epoch   = mean time inside before/after_train_epoch (meter read, fsynced line, scalars)
     per_run     = time inside before_run + after_run (meter start/stop, summary)
+                  + CPU time of the background thread that fsyncs the records (added to both
+                  clocks: on a busy machine it takes a core from training)
     overhead    = per_iter + per_epoch / iters_per_epoch + flop_extra * counted_steps / iters
                   + per_run / iters
     bare        = median iteration time of the run's uncounted iterations - both hooks' timed
@@ -92,16 +96,6 @@ class IterStart(Hook):
         self.log.append([clocks(), None])
 
 
-class TimerCalibration(Hook):
-    """Empty train-iteration methods, timed like the carbon hook's: the timer's own cost."""
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        pass
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        pass
-
-
 class IterEnd(Hook):
     priority = 'LOWEST'
 
@@ -116,7 +110,7 @@ def build(work_dir, metered, iters, epochs, log):
     from mmengine.runner import Runner
     torch.manual_seed(0)
     x, y = torch.randn(iters * 32, 3, 32, 32), torch.randint(0, 10, (iters * 32,))
-    hooks = [dict(type='TemperatureHook'), IterStart(log), IterEnd(log), TimerCalibration()]
+    hooks = [dict(type='TemperatureHook'), IterStart(log), IterEnd(log)]
     if metered:
         hooks.append(dict(type='CarbonFootprintHook'))
     return Runner(model=SmallCNN(), work_dir=work_dir,
@@ -129,13 +123,18 @@ def build(work_dir, metered, iters, epochs, log):
                   randomness=dict(seed=0), log_level='WARNING')
 
 
-def time_hook_methods(runner):
-    """Wrap the carbon hook's methods on the instance; returns {method: [seconds, ...]}."""
+def _empty_iter_method(runner, batch_idx, data_batch=None, outputs=None):
+    pass
+
+
+def time_hook_methods(runner, empty_iter_methods=False):
+    """Wrap the carbon hook's methods on the instance; returns {method: [seconds, ...]}.
+    ``empty_iter_methods``: its before/after_train_iter do nothing (the timer calibration)."""
     from mmkd_green.energy import CarbonFootprintHook
     (hook,) = [h for h in runner.hooks if isinstance(h, CarbonFootprintHook)]
-    (calibration,) = [h for h in runner.hooks if isinstance(h, TimerCalibration)]
     spent = {name: [] for name in HOOK_METHODS}
-    spent.update(timer_before_train_iter=[], timer_after_train_iter=[])
+    if empty_iter_methods:
+        hook.before_train_iter = hook.after_train_iter = _empty_iter_method
 
     def timed(name, fn):
         @functools.wraps(fn)
@@ -149,8 +148,6 @@ def time_hook_methods(runner):
 
     for name in HOOK_METHODS:
         setattr(hook, name, timed(name, getattr(hook, name)))
-    for name in ('before_train_iter', 'after_train_iter'):
-        setattr(calibration, name, timed(f'timer_{name}', getattr(calibration, name)))
     spent['flop_counted_steps'] = []
     enter = hook._flops.enter
 
@@ -161,14 +158,19 @@ def time_hook_methods(runner):
     return spent
 
 
-def run_once(metered, iters, epochs):
+def run_once(metered, iters, epochs, empty_iter_methods=False):
+    from mmkd_green.energy.records import background_fsync_cpu_seconds, wait_durable
     log = []
     with tempfile.TemporaryDirectory() as work_dir:
         runner = build(work_dir, metered, iters, epochs, log)
-        spent = time_hook_methods(runner) if metered else None
+        spent = time_hook_methods(runner, empty_iter_methods) if metered else None
+        fsync_cpu = background_fsync_cpu_seconds()
         t0 = time.perf_counter()
         runner.train()
         wall = time.perf_counter() - t0
+        wait_durable()
+        if spent is not None:
+            spent['background_fsync_s'] = background_fsync_cpu_seconds() - fsync_cpu
     durations = [delta(a, b) for a, b in log]
     return wall, durations, spent
 
@@ -213,21 +215,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     n = args.iters * args.epochs
 
-    _, durations, spent = run_once(True, args.iters, args.epochs)
+    _, durations, spent = run_once(True, args.iters, args.epochs)   # first: a cold process
+    _, _, calibration = run_once(True, args.iters, args.epochs, empty_iter_methods=True)
     counted = set(range(0, n, args.iters))          # the first iteration of every epoch
     flop = flop_counter_extra(args.pairs)
     result = {}
     for k, clock in enumerate(('wall', 'cpu')):
-        per_iter_timed = statistics.mean(b[k] + a[k] for b, a in zip(
-            spent['before_train_iter'], spent['after_train_iter']))
+        spans = [b[k] + a[k] for b, a in zip(spent['before_train_iter'],
+                                              spent['after_train_iter'])]
         timer = statistics.mean(b[k] + a[k] for b, a in zip(
-            spent['timer_before_train_iter'], spent['timer_after_train_iter']))
-        per_iter = max(per_iter_timed - timer, 0.0)
-        bare = statistics.median(d[k] for i, d in enumerate(durations) if i not in counted) \
-            - per_iter_timed - timer
+            calibration['before_train_iter'], calibration['after_train_iter']))
+        per_iter = max(statistics.mean(spans) - timer, 0.0)
+        bare = statistics.median(d[k] - spans[i] for i, d in enumerate(durations)
+                                 if i not in counted)
         per_epoch = statistics.mean(b[k] + a[k] for b, a in zip(spent['before_train_epoch'],
                                                                 spent['after_train_epoch']))
-        per_run = sum(t[k] for t in spent['before_run'] + spent['after_run'])
+        per_run = sum(t[k] for t in spent['before_run'] + spent['after_run']) \
+            + spent['background_fsync_s']
         steps = len(spent['flop_counted_steps'])
         overhead = per_iter + per_epoch / args.iters + flop[k] * steps / n + per_run / n
         steady = overhead - per_run / n
@@ -239,7 +243,9 @@ def main(argv=None):
                              components_s=dict(per_iter_hook_calls=per_iter,
                                                flop_counted_step_extra=flop[k],
                                                per_epoch_hook_calls=per_epoch,
-                                               per_run_hook_calls=per_run))
+                                               per_run_hook_calls=per_run,
+                                               background_fsync_cpu=spent[
+                                                   'background_fsync_s']))
 
     ab = {'bare': [], 'metered': []}
     for _ in range(args.rounds):

@@ -1,4 +1,4 @@
-"""FLOPs counted on real steps with ``torch.utils.flop_counter.FlopCounterMode``.
+"""FLOPs counted on real steps with torch's own per-op formulas (``torch.utils.flop_counter``).
 
 Convention: FLOPs = 2 x multiply-accumulates (torch's counter counts a matmul of (m, k) x (k, n)
 as 2·m·k·n, convolutions alike); element-wise ops, normalisation and optimizer updates count 0.
@@ -29,10 +29,20 @@ exact for any ``groups``: each multiply-add of the forward appears once in the i
 once in the weight gradient, so backward = F x (number of requested gradients among input and
 weight). :func:`flop_counter` builds a counter with that formula; use it instead of
 ``FlopCounterMode`` directly.
+
+The counter (:class:`FlopCounter`) is a lean dispatch mode over ``FlopCounterMode``'s formula
+table: it runs and decomposes ops exactly as ``FlopCounterMode`` does and sums the same formulas,
+so its total equals ``FlopCounterMode(...).get_total_flops()`` (tested), but it keeps no
+per-module breakdown. ``FlopCounterMode`` tracks module nesting with hooks on every module call
+and autograd node, which made a counted train step of a small CNN cost ~5 ms more than a plain
+one instead of ~1 ms (``benchmarks/meter_overhead.py``). Higher-order operators (``cond``,
+Triton kernels of ``torch.compile``) are not supported: count eager steps.
 """
+import functools
 from typing import Optional
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 
@@ -45,17 +55,83 @@ def conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _paddin
     return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
 
 
-def flop_counter() -> FlopCounterMode:
-    """A silent ``FlopCounterMode`` with the groups-aware convolution backward formula."""
+@functools.lru_cache(maxsize=None)
+def _formulas() -> dict:
+    """``{op overload packet: FLOP formula}``: torch's table with our convolution backward, as
+    ``FlopCounterMode`` builds it (formulas take shapes; ``out_val`` is the op's output)."""
     return FlopCounterMode(display=False, custom_mapping={
-        torch.ops.aten.convolution_backward: conv_backward_flop})
+        torch.ops.aten.convolution_backward: conv_backward_flop}).flop_registry
+
+
+# size/stride queries that torch's counter leaves to the default handling (never counted)
+_METADATA_OPS = frozenset(
+    getattr(torch.ops.aten, name).default if '.' not in name else
+    getattr(getattr(torch.ops.aten, name.split('.')[0]), name.split('.')[1])
+    for name in ('sym_is_contiguous', 'is_contiguous', 'is_contiguous.memory_format',
+                 'is_strides_like_format', 'is_non_overlapping_and_dense', 'size', 'sym_size',
+                 'stride', 'sym_stride', 'storage_offset', 'sym_storage_offset', 'numel',
+                 'sym_numel', 'dim')) | {torch.ops.prim.layout.default}
+
+
+_DECOMPOSABLE = {}
+
+
+def _decomposable(func) -> bool:
+    """Whether ``func.decompose`` would run a CompositeImplicitAutograd kernel (cached per op;
+    asking costs as much as a small op, and almost no op reaching the mode has one)."""
+    known = _DECOMPOSABLE.get(func)
+    if known is None:
+        key = torch._C.DispatchKey.CompositeImplicitAutograd
+        try:
+            known = key in func.py_kernels or bool(
+                torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), key))
+        except (AttributeError, RuntimeError, TypeError):   # another torch: just try it
+            known = True
+        _DECOMPOSABLE[func] = known
+    return known
+
+
+class FlopCounter(TorchDispatchMode):
+    """Total FLOPs of the ops run inside ``with FlopCounter() as c:`` (``c.get_total_flops()``).
+
+    Per op: an op with a decomposition runs decomposed (its parts are counted); otherwise it
+    runs unchanged and adds ``formula(*args, **kwargs, out_val=out)`` when the table has one.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+        self._formulas = _formulas()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _METADATA_OPS:
+            return NotImplemented
+        if func is not torch.ops.prim.device.default and _decomposable(func):
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
+        out = func(*args, **kwargs)
+        formula = self._formulas.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+    def get_total_flops(self) -> int:
+        return int(self.total)
+
+
+def flop_counter() -> FlopCounter:
+    """A counter with the groups-aware convolution backward formula."""
+    return FlopCounter()
 
 
 class StepFlopCounter:
-    """Enter/exit a :class:`FlopCounterMode` around one step (hook-friendly, re-usable)."""
+    """Enter/exit a :class:`FlopCounter` around one step (hook-friendly, re-usable)."""
 
     def __init__(self):
-        self._mode: Optional[FlopCounterMode] = None
+        self._mode: Optional[FlopCounter] = None
 
     @property
     def active(self) -> bool:

@@ -197,9 +197,15 @@ class RunForecaster:
             f'{forecast["energy_kwh"]:.4g} kWh, {forecast["co2_g"]:.4g} g CO2, '
             f'{forecast["seconds"] / 60:.1f} min ({forecast["method"]})')
 
+    @property
+    def _done(self) -> bool:
+        """Nothing left to forecast: the prediction is written and no budget is set (the same
+        on every rank, as the prediction comes from the gathered ledgers)."""
+        return self.ledger is None or (self.predicted is not None and not self.budget.active)
+
     @_never_raises
     def unit_start(self, runner) -> None:
-        if self.ledger is None:
+        if self._done:
             return
         self.ledger.mark('train')
         if self._pending:   # (collective) the previous unit's gap is now closed and measured
@@ -207,8 +213,8 @@ class RunForecaster:
 
     @_never_raises
     def unit_end(self, runner) -> None:
-        """A train epoch (interval) just closed (collective)."""
-        if self.ledger is None:
+        """A train epoch (interval) just closed (collective until :attr:`_done`)."""
+        if self._done:
             return
         self.ledger.mark('gap')
         merged, head = self._gather(runner)
@@ -229,14 +235,14 @@ class RunForecaster:
                     self._stop(runner, reason, forecast=forecast)
 
     def val_start(self) -> None:
-        if self.ledger is not None:
+        if not self._done:
             self._before_val = self.ledger.phase
             self.ledger.mark('val')
 
     @_never_raises
     def val_end(self, runner) -> None:
         """A validation ended (collective when a prediction waits for it)."""
-        if self.ledger is None:
+        if self._done:
             return
         self.ledger.mark(self._before_val or 'gap')
         if self._pending and self._val_follows:

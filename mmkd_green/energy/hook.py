@@ -12,7 +12,7 @@ Output (rank 0), under ``<work_dir>/carbon/``:
 
 * ``carbon.jsonl``: a ``start`` line (sources, settings, ``run_info``: config, sampler); after
   every epoch (iteration-based loops: every ``interval`` iterations) one ``epoch`` line, appended
-  and fsynced: seconds, energy per component with its method, PUE, intensity, kWh before/after
+  (fsynced in the background, :mod:`.records`): seconds, energy per component with its method, PUE, intensity, kWh before/after
   PUE, g CO2, train FLOPs, τ summary; a ``val`` line with the metrics after every validation; a
   ``final`` line (the time after the last epoch, e.g. the last validation) when the run ends;
   a ``predicted`` line (the whole run's kWh, g CO2, seconds) after ``predict_after`` epochs and a
@@ -84,6 +84,34 @@ def _first_sample(batch, in_dict=False):
     return batch
 
 
+def _batch_size(data_batch):
+    """:func:`infer_batch_size`, with the two usual collates first (a dict with ``inputs``, a
+    ``(inputs, targets)`` list) as one cheap step; ``None`` when the size cannot be told."""
+    kind = type(data_batch)
+    try:
+        if kind is dict:
+            inputs = data_batch['inputs']
+            return inputs.shape[0] if type(inputs) is torch.Tensor else len(inputs)
+        if (kind is list or kind is tuple) and type(data_batch[0]) is torch.Tensor:
+            return data_batch[0].shape[0]
+        return infer_batch_size(data_batch)
+    except (TypeError, IndexError, AttributeError, KeyError):   # an odd batch: size unknown
+        return None
+
+
+def summarise_iterations(log):
+    """``(iterations, samples or None if any batch size is unknown, τ summary)`` of a
+    segment's ``(τ, batch size)`` pairs."""
+    stats, samples = TauStats(), 0
+    for tau, bs in log:
+        stats.add(tau)
+        if bs is None or samples is None:
+            samples = None
+        else:
+            samples += bs
+    return len(log), samples, stats.summary()
+
+
 @HOOKS.register_module()
 class CarbonFootprintHook(Hook):
     """Energy (kWh before/after PUE), g CO2-eq, FLOPs and τ of a training run.
@@ -146,13 +174,10 @@ class CarbonFootprintHook(Hook):
     # ------------------------------------------------------------------ helpers
     def _reset_segment(self) -> None:
         self._segment_ok = True
-        self._iters = 0
-        self._samples = 0
-        self._samples_known = True
         self._counted = None          # (flops, batch size) of the counted step
-        self._tau = TauStats()
-        self._taus = []               # this segment's τ per iteration (summarised at its close)
+        self._iter_log = []           # this segment's (τ, batch size or None) per iteration
         self._armed = False           # the segment's first iteration has been seen
+        self._lean = False            # armed, metering and no FLOP count open: one append
 
     def _is_main(self, runner) -> bool:
         return runner.rank == 0
@@ -263,6 +288,7 @@ class CarbonFootprintHook(Hook):
         if self.meter is None:
             return
         self._armed = True
+        self._hub = runner.message_hub
         self._forecaster.unit_start(runner)
         if self.count_flops:
             if self._sample is None and self.infer_flops_per_image is None:
@@ -274,32 +300,22 @@ class CarbonFootprintHook(Hook):
                 else:
                     self._flop_key = key
                     self._flops.enter()
+        self._lean = not self._flops.active
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if self.meter is None:
+        if self._lean:   # every iteration but a segment's first: one append (no guard needed)
+            self._iter_log.append((self._hub.get_info(TAU_INFO_KEY), _batch_size(data_batch)))
+        elif self.meter is None:
             return
-        if self._flops.active:
+        elif self._flops.active:
             self._count_iter(runner, data_batch)
-        else:   # every other iteration: lean, outside the guard's wrapper
-            try:
-                bs = infer_batch_size(data_batch)
-            except (TypeError, IndexError, AttributeError):   # an odd batch: size unknown
-                bs = None
-            self._add_iter(runner, bs)
+        else:   # the first iteration failed to arm (logged): still count it
+            self._iter_log.append((runner.message_hub.get_info(TAU_INFO_KEY),
+                                   _batch_size(data_batch)))
         # outside the guard: every rank must reach the collective in _close_segment
         if not self._by_epoch and (runner.iter + 1) % self._interval == 0:
             self._close_segment(runner, iters_done=runner.iter + 1)
             self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
-
-    def _add_iter(self, runner, bs) -> None:
-        """Count one iteration of ``bs`` samples (``None``: unknown) and keep its τ (the τ
-        values are summarised at the segment's close)."""
-        self._iters += 1
-        if bs is None:
-            self._samples_known = False
-        else:
-            self._samples += bs
-        self._taus.append(runner.message_hub.get_info(TAU_INFO_KEY))
 
     @_guarded
     def _count_iter(self, runner, data_batch) -> None:
@@ -307,25 +323,20 @@ class CarbonFootprintHook(Hook):
         bs = infer_batch_size(data_batch)
         self._counted = (self._flops.exit(), bs)
         self._flop_cache = (self._flop_key, self._counted)
-        self._add_iter(runner, bs)
-
-    def _tau_summary(self):
-        for tau in self._taus:
-            self._tau.add(tau)
-        self._taus = []
-        return self._tau.summary()
+        self._iter_log.append((runner.message_hub.get_info(TAU_INFO_KEY), bs))
+        self._lean = True
 
     def after_train_epoch(self, runner) -> None:
         if self.meter is None:
             return
         self._flops.exit()     # a step that raised leaves the counter open
-        if self._by_epoch or self._iters:   # (iteration loops: the last partial interval)
+        if self._by_epoch or self._iter_log:   # (iteration loops: the last partial interval)
             self._close_segment(runner, iters_done=runner.iter)
             self._forecaster.unit_end(runner)     # collective; may stop the run (budget)
 
     # ------------------------------------------------------------------ val / test
     def before_val_epoch(self, runner) -> None:
-        self._armed = False   # the next train iteration opens the train phase again
+        self._armed = self._lean = False   # the next train iteration opens the train phase
         if self.meter is not None:
             self._forecaster.val_start()
 
@@ -384,20 +395,20 @@ class CarbonFootprintHook(Hook):
 
     # ------------------------------------------------------------------ records
     def _segment_extra(self, runner, iters_done: int) -> dict:
+        iters, samples, tau = summarise_iterations(self._iter_log)
         flops = None
         if self.count_flops and self._counted is not None:
             counted, counted_bs = self._counted
-            flops = scale_train_flops(counted, counted_bs if self._samples_known else None,
-                                      self._samples, self._iters)
+            flops = scale_train_flops(counted, counted_bs if samples is not None else None,
+                                      samples or 0, iters)
         extra_flops = self._take_extra_flops(runner)
         if extra_flops:
             flops = (flops or 0) + extra_flops
         extra = dict(session=self.session, epoch=runner.epoch + 1 if self._by_epoch else None,
-                     iter=iters_done, iters=self._iters,
-                     samples=self._samples if self._samples_known else None,
+                     iter=iters_done, iters=iters, samples=samples,
                      train_flops=flops, extra_train_flops=extra_flops,
                      flops_counted_iters=1 if self._counted else 0,
-                     tau=self._tau_summary(), infer_flops_per_image=self.infer_flops_per_image)
+                     tau=tau, infer_flops_per_image=self.infer_flops_per_image)
         if not self._segment_ok:
             extra['hook_error'] = True
         return extra

@@ -237,6 +237,7 @@ class EnergyMeter:
             readings, _ = self._read_sources([source])
             self._last.update(readings)
             self._retry_pending = self._retry_pending or readings.get('gpu') is None
+        self._start_poller()
         if source.method != 'measured':
             self._warn_once('gpu-method', f'GPU energy is {source.method.upper()}: {source.detail}')
 
@@ -315,11 +316,18 @@ class EnergyMeter:
             self._retry_pending = bool(errors)
         if isinstance(self.gpu_devices, list):
             self.open_devices()
-        if self.gpu_devices or any(type(s).poll is not EnergySource.poll for s in self.sources):
+        self._start_poller()
+        return self
+
+    def _start_poller(self) -> None:
+        """Start the background poll thread once a source needs polling (RAPL wrap, GPU power
+        sampling, resident memory); a meter of process CPU time alone has none, and its failed
+        readings are retried when the next epoch starts."""
+        if self._poller is None and not self._stopped and any(
+                type(s).poll is not EnergySource.poll for s in self.sources):
             self._poller = threading.Thread(target=self._poll_loop, name='energy-meter-poll',
                                             daemon=True)
             self._poller.start()
-        return self
 
     def _fetch_live_intensity(self) -> None:
         cfg = self.live_intensity

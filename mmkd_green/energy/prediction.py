@@ -70,7 +70,7 @@ class PhaseLedger:
             joules = None
         if joules is None:
             self.ok = False
-        return joules, time.time()
+        return joules, time.monotonic()
 
     def mark(self, phase: str) -> None:
         """Close the current phase and open ``phase`` (a no-op if it is already open)."""

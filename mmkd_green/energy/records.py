@@ -1,16 +1,26 @@
 """Durable records: one JSON object per line, appended and fsynced.
 
-``append_record`` writes ``json + '\\n'`` with a single ``write``, then ``flush`` + ``os.fsync``
-(and fsyncs the directory when the file is created), so a record is on disk before training goes
-on; a crash (``kill -9``) loses at most the segment in flight. ``read_records`` skips a torn last
-line (a write interrupted mid-way) and reports it; the next ``append_record`` (a resumed run)
-first ends the torn line with a newline, so the torn bytes never swallow the new record.
+``append_record`` writes ``json + '\\n'`` with a single ``write`` and ``flush`` before it returns,
+so the record is in the kernel before training goes on: a crash of the process (``kill -9``)
+loses at most the segment in flight. The ``fsync`` of the file (and of its directory when the file
+is created), which guards against a crash of the machine, runs on one background thread
+(:func:`wait_durable`), in order, right after the write: the training thread does not wait for
+the disk (~0.3-0.6 ms per fsync here, a third of the meter's cost per epoch). The interpreter's
+exit waits for the pending fsyncs; so does :func:`wait_durable`.
+
+``read_records`` skips a torn last line (a write interrupted mid-way) and reports it; the next
+``append_record`` (a resumed run) first ends the torn line with a newline, so the torn bytes never
+swallow the new record.
 """
+import atexit
 import json
 import math
 import os
 import os.path as osp
-from typing import List, Tuple
+import queue
+import threading
+import time
+from typing import List, Optional, Tuple
 
 
 def to_jsonable(obj):
@@ -31,7 +41,9 @@ def to_jsonable(obj):
     return str(obj)
 
 
-def _fsync_dir(path: str) -> None:
+def _fsync_path(path: str) -> None:
+    """fsync a file or a directory by path (a file's dirty pages are flushed whichever
+    descriptor wrote them)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -42,6 +54,56 @@ def _fsync_dir(path: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class _BackgroundFsync:
+    """One daemon thread that fsyncs files (and new files' directories) in submission order.
+    Restarted in a forked child; ``cpu_seconds`` is the thread's own CPU time."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queue: Optional[queue.Queue] = None
+        self._pid = None
+        self.cpu_seconds = 0.0
+
+    def submit(self, path: str, directory: Optional[str] = None) -> None:
+        with self._lock:
+            if self._queue is None or self._pid != os.getpid():
+                self._queue, self._pid = queue.Queue(), os.getpid()
+                threading.Thread(target=self._run, args=(self._queue,), daemon=True,
+                                 name='mmkd-green-fsync').start()
+            self._queue.put((path, directory))
+
+    def _run(self, jobs: queue.Queue) -> None:
+        while True:
+            path, directory = jobs.get()
+            t0 = time.thread_time()
+            try:
+                _fsync_path(path)
+                if directory is not None:
+                    _fsync_path(directory)
+            finally:
+                self.cpu_seconds += time.thread_time() - t0
+                jobs.task_done()
+
+    def wait(self) -> None:
+        jobs = self._queue
+        if jobs is not None and self._pid == os.getpid():
+            jobs.join()
+
+
+_FSYNC = _BackgroundFsync()
+atexit.register(_FSYNC.wait)
+
+
+def wait_durable() -> None:
+    """Return once every record appended so far by this process is fsynced."""
+    _FSYNC.wait()
+
+
+def background_fsync_cpu_seconds() -> float:
+    """CPU seconds the background fsync thread has used in this process."""
+    return _FSYNC.cpu_seconds
 
 
 def _ends_with_newline(path: str) -> bool:
@@ -63,10 +125,7 @@ def append_record(path: str, record: dict) -> None:
         line = '\n' + line     # end a torn last line (kill -9 mid-write) so it stays alone
     with open(path, 'a', encoding='utf-8') as f:
         f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
-    if created:
-        _fsync_dir(directory)
+    _FSYNC.submit(path, directory if created else None)
 
 
 def write_json_atomic(path: str, obj) -> None:
@@ -80,7 +139,7 @@ def write_json_atomic(path: str, obj) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(directory)
+    _fsync_path(directory)
 
 
 def read_records(path: str) -> Tuple[List[dict], int]:

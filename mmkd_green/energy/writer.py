@@ -9,8 +9,8 @@
 * ``summary.json``: ``totals`` (:func:`~.report.aggregate` of the jsonl, torn lines skipped),
   ``meter``, ``run_info``, ``session``, ``torn_lines``.
 
-Lines are appended and fsynced (:func:`~.records.append_record`); the summary is replaced
-atomically. Rank 0 alone writes (the callers check).
+Lines are appended (written before the call returns) and fsynced by a background thread
+(:func:`~.records.append_record`); the summary is replaced atomically. Rank 0 alone writes (the callers check).
 """
 import os.path as osp
 from typing import Optional

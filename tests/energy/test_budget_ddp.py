@@ -26,6 +26,7 @@ def _worker(rank, world, port, root, work_dir, out_dir):
     dist.init_process_group('gloo', rank=rank, world_size=world)
     import mmkd_green  # noqa: F401
     from tests.energy.fixed_energy import FixedEnergy
+    from mmkd_green.apis import shutdown_distributed
     from tests.energy.energy_helpers import build_runner
     hooks = [dict(type='CarbonFootprintHook', rapl_root=root, pue=1.0, carbon_intensity=500.0,
                   count_flops=False, budget_kwh=0.025),
@@ -35,7 +36,8 @@ def _worker(rank, world, port, root, work_dir, out_dir):
     with open(osp.join(out_dir, f'rank{rank}.json'), 'w') as f:
         json.dump(dict(epoch=runner.train_loop.epoch, rank=runner.rank,
                        world=runner.world_size), f)
-    dist.destroy_process_group()
+    del runner
+    shutdown_distributed()   # frees the runner first: gloo must not outlive the interpreter
 
 
 def test_every_rank_stops_at_the_same_epoch(tmp_path):

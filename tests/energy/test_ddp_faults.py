@@ -46,6 +46,7 @@ def _worker(rank, world, port, work_dir, out_dir):
     sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     import torch.distributed as dist
     from tests.energy.fake_pynvml import FakeGpu, make_pynvml
+    from mmkd_green.apis import shutdown_distributed
     from tests.energy.energy_helpers import build_runner
     import mmkd_green  # noqa: F401
 
@@ -66,7 +67,8 @@ def _worker(rank, world, port, work_dir, out_dir):
         json.dump(dict(epochs=runner.train_loop.epoch, segments=carbon.meter._segment,
                        gpu=carbon.meter.components['gpu']['method']), f)
     dist.barrier()
-    dist.destroy_process_group()
+    del runner, carbon
+    shutdown_distributed()   # frees the runner first: gloo must not outlive the interpreter
 
 
 def test_failing_sources_on_two_ranks_never_hang_or_lose_records(tmp_path):

@@ -24,6 +24,23 @@ def test_per_core_figure():
         assert watts == DEFAULT_WATTS_PER_CORE and 'default' in why
 
 
+@pytest.mark.parametrize('flags, cores, watts, why', [
+    ('fpu sse2', '20', 7.5, 'carbontracker TDP table: Intel Xeon Gold 6248 150 W / 20 cores'),
+    ('fpu hypervisor', '20', DEFAULT_WATTS_PER_CORE, 'virtual machine'),
+    ('fpu', '', DEFAULT_WATTS_PER_CORE, 'core count unknown'),
+])
+def test_per_core_figure_from_the_tdp_table_only_on_bare_metal(flags, cores, watts, why):
+    """TDP / physical cores needs the physical package: a VM or an unknown core count falls
+    back to the default, with the reason."""
+    cpuinfo = {'model name': 'Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz', 'flags': flags,
+               'cpu cores': cores}
+    got_watts, got_why = per_core_power(cpuinfo=cpuinfo)
+    assert got_watts == pytest.approx(watts) and why in got_why
+    unknown = per_core_power(cpuinfo=dict(cpuinfo, **{'model name': 'Imaginary CPU 9000'}))
+    assert unknown[0] == DEFAULT_WATTS_PER_CORE
+    assert ('not in carbontracker' in unknown[1]) == (watts != DEFAULT_WATTS_PER_CORE)
+
+
 def test_estimate_is_cpu_time_times_power_and_labelled():
     src = ProcessCpuEstimate(watts_per_core=7.0)
     src.open()

@@ -160,3 +160,21 @@ def test_resumed_run_appends_and_counts_every_attempt(tmp_path):
     assert totals['train_flops'] == 3 * 64 * TRAIN
     assert totals['co2_g'] == pytest.approx(
         sum(r['co2_g'] for r in lines if r['type'] in ('epoch', 'final')))
+
+
+def test_batch_size_fast_path_agrees_with_infer_batch_size():
+    """The hook's per-iteration batch size: the usual collates in one step, anything else via
+    infer_batch_size, an unreadable batch as unknown (None) instead of an error."""
+    from mmkd_green.energy.hook import _batch_size
+    from mmkd_green.temperature.hook import infer_batch_size
+    x = torch.zeros(6, 3, 4, 4)
+    batches = [dict(inputs=x, data_samples=[None] * 6),            # mmengine default
+               dict(inputs=[x[0]] * 5, data_samples=[None] * 5),    # mmdet pseudo_collate
+               [x, torch.zeros(6)], (x, torch.zeros(6)),            # torch default_collate
+               [dict(a=1), dict(a=2), dict(a=3)],                   # a list of samples
+               x]                                                   # a bare tensor
+    for batch in batches:
+        assert _batch_size(batch) == infer_batch_size(batch)
+    assert [_batch_size(b) for b in batches] == [6, 5, 6, 6, 3, 6]
+    for odd in (dict(data=x), [], dict(inputs=None), torch.tensor(3.0), 'text'):
+        assert _batch_size(odd) is None

@@ -101,3 +101,47 @@ def test_durations_use_a_monotonic_clock(tmp_path, monkeypatch):
     meter.stop()
     assert rec['seconds'] >= 0 and rec['train_seconds'] >= 0
     assert rec['time'].endswith('+00:00')                           # timestamps stay wall time
+
+
+def test_records_are_fsynced_off_the_training_thread_in_order(tmp_path, monkeypatch):
+    """append_record returns once the line is written; the file (and, for a new file, its
+    folder) is fsynced on the background thread, and wait_durable() waits for it."""
+    import os
+    import threading
+    from mmkd_green.energy.records import wait_durable
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):   # the OS call, observed: which path, on which thread
+        synced.append((os.readlink(f'/proc/self/fd/{fd}'), threading.current_thread().name))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    path = str(tmp_path / 'carbon' / 'carbon.jsonl')
+    append_record(path, dict(type='start'))
+    assert read_records(path) == ([dict(type='start')], 0)     # written before it returned
+    append_record(path, dict(type='epoch', epoch=1))
+    wait_durable()
+    assert synced == [(path, 'mmkd-green-fsync'), (str(tmp_path / 'carbon'), 'mmkd-green-fsync'),
+                      (path, 'mmkd-green-fsync')]
+
+
+def test_interpreter_exit_waits_for_pending_fsyncs(tmp_path):
+    """A process that appends a record and exits normally does not exit before the fsync."""
+    import subprocess
+    import sys
+    marker = tmp_path / 'fsynced'
+    script = f'''
+import os, time
+real = os.fsync
+def slow_fsync(fd):
+    time.sleep(0.5)
+    real(fd)
+    open({str(marker)!r}, 'a').write('x')
+os.fsync = slow_fsync
+from mmkd_green.energy.records import append_record
+append_record({str(tmp_path / 'r.jsonl')!r}, dict(type='start'))
+'''
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    subprocess.run([sys.executable, '-c', script], check=True, cwd=root, timeout=120)
+    assert marker.read_text() == 'xx'      # the file and its new folder

@@ -36,25 +36,30 @@ def cpu_model_name() -> str:
     return _cpuinfo_fields().get('model name') or platform.processor() or 'unknown CPU'
 
 
-def per_core_power(override: Optional[float] = None) -> Tuple[float, str]:
+def per_core_power(override: Optional[float] = None,
+                   cpuinfo: Optional[dict] = None) -> Tuple[float, str]:
+    """``cpuinfo``: ``/proc/cpuinfo`` fields (default: this machine's). The TDP table is only
+    searched when its figure can be used (bare metal, known core count)."""
     if override is not None:
         if isinstance(override, bool) or not isinstance(override, (int, float)) or not override > 0:
             raise ValueError(f'`cpu_power_per_core_w` must be a number of W > 0, got {override!r}')
         return float(override), 'config cpu_power_per_core_w'
-    fields = _cpuinfo_fields()
+    fields = _cpuinfo_fields() if cpuinfo is None else cpuinfo
     model = fields.get('model name') or platform.processor() or 'unknown CPU'
-    try:
-        from ..carbontracker_data import lookup_cpu_tdp
-        match = lookup_cpu_tdp(model)
-    except FileNotFoundError:
-        match = None
-    virtual = 'hypervisor' in fields.get('flags', '').split()
     cores = fields.get('cpu cores', '')
-    if match is not None and not virtual and cores.isdigit() and int(cores) > 0:
-        name, tdp = match
-        return tdp / int(cores), (f'carbontracker TDP table: {name} {tdp:g} W / {cores} cores')
-    why = ('not in carbontracker\'s TDP table' if match is None else
-           'virtual machine: physical cores per package unknown' if virtual else
-           'core count unknown')
+    if 'hypervisor' in fields.get('flags', '').split():
+        why = 'virtual machine: physical cores per package unknown'
+    elif not (cores.isdigit() and int(cores) > 0):
+        why = 'core count unknown'
+    else:
+        try:
+            from ..carbontracker_data import lookup_cpu_tdp
+            match = lookup_cpu_tdp(model)
+        except FileNotFoundError:
+            match = None
+        if match is not None:
+            name, tdp = match
+            return tdp / int(cores), (f'carbontracker TDP table: {name} {tdp:g} W / {cores} cores')
+        why = 'not in carbontracker\'s TDP table'
     return DEFAULT_WATTS_PER_CORE, (f'default {DEFAULT_WATTS_PER_CORE:g} W/core ({model!r}: {why}; '
                                     f'set cpu_power_per_core_w to override)')
