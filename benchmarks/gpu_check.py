@@ -16,8 +16,8 @@ It prints one JSON object: per variant, the hook's GPU component (method, source
 every record is ``measured``, the run's kWh/CO2/FLOPs, the images/s, and per epoch the two NVML
 energies with ``rel_diff = (sampling - counter) / counter``. Note: on recent GPUs
 ``nvmlDeviceGetPowerUsage`` is itself a ~1 s moving average, so short epochs differ more.
-With ``--device cpu`` (no GPU) it runs a tiny version to check the plumbing; the GPU parts then
-report ``unavailable``.
+With ``--device cpu`` (no GPU) it runs a tiny version (256 images unless ``--images`` is given)
+to check the plumbing; the GPU parts then report ``unavailable``.
 """
 import argparse
 import json
@@ -162,7 +162,8 @@ def run_variant(name, args, data_root, teacher_ckpt, work_root):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--images', type=int, default=25600, help='synthetic training images')
+    parser.add_argument('--images', type=int, default=None,
+                        help='synthetic training images (default 25600 on CUDA, 256 on CPU)')
     parser.add_argument('--epochs', type=int, default=2)
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--workers', type=int, default=4)
@@ -171,9 +172,11 @@ def main(argv=None):
     parser.add_argument('--device', choices=('cuda', 'cpu'), default='cuda')
     parser.add_argument('--out', default=None, help='also write the JSON here')
     args = parser.parse_args(argv)
+    if args.images is None:
+        args.images = 25600 if args.device == 'cuda' else 256
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('gpu_check: torch sees no CUDA device. Run it on a GPU machine (or '
-                         '`--device cpu --images 256` to check the plumbing only).')
+                         '`--device cpu` to check the plumbing only).')
     import mmkd_green  # noqa: F401
     from mmkd_green.classification.backbones import CifarResNet18
     t0 = time.monotonic()

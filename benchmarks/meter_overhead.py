@@ -4,22 +4,23 @@ Measured in one process, in one metered training run plus interleaved step pairs
 model and batch right after it (a shared, loaded machine makes whole-run A/B timings too noisy to
 resolve fractions of a percent; the A/B figure is printed as a cross-check only):
 
-    per_iter    = mean time inside the hook's before/after_train_iter          (every iteration)
-                  - the same in a second run where those two methods are empty, timed the
-                  same way at the same place (the timer's own cost there: the hook's methods
-                  are the first Python code after the optimizer step, when caches are cold,
-                  and a pair of clock reads costs ~10 µs at that place, ~2 µs later on)
+    per_iter    = median time inside the hook's before/after_train_iter        (every iteration)
+                  + the extra time of each epoch's first iteration / iterations
+                  - the median of the same in a second run where those two methods are empty,
+                  timed the same way at the same place (the timer's own cost there: the hook's
+                  methods are the first Python code after the optimizer step, when caches are
+                  cold, and a pair of clock reads costs ~10 µs at that place, ~2 µs later on)
     flop_extra  = median over K pairs of (train step inside the FLOP counter - plain train step)
                                             (x counted steps: the hook counts a step again only
                                              when the input shapes or the model change)
-    per_epoch   = mean time inside before/after_train_epoch (meter read, fsynced line, scalars)
+    per_epoch   = mean time inside before/after_train_epoch (meter read, record line, scalars)
     per_run     = time inside before_run + after_run (meter start/stop, summary)
                   + CPU time of the background thread that fsyncs the records (added to both
                   clocks: on a busy machine it takes a core from training)
     overhead    = per_iter + per_epoch / iters_per_epoch + flop_extra * counted_steps / iters
                   + per_run / iters
-    bare        = median iteration time of the run's uncounted iterations - both hooks' timed
-                  spans
+    bare        = median over the run's uncounted iterations of (iteration time - the hook's
+                  timed spans)
     ratio       = overhead / bare
     ratio_steady = (overhead - per_run / iters) / bare   (a long run: the start-up cost vanishes)
 
@@ -223,9 +224,13 @@ def main(argv=None):
     for k, clock in enumerate(('wall', 'cpu')):
         spans = [b[k] + a[k] for b, a in zip(spent['before_train_iter'],
                                               spent['after_train_iter'])]
-        timer = statistics.mean(b[k] + a[k] for b, a in zip(
+        timer = statistics.median(b[k] + a[k] for b, a in zip(
             calibration['before_train_iter'], calibration['after_train_iter']))
-        per_iter = max(statistics.mean(spans) - timer, 0.0)
+        # medians (a preempted iteration in either run says nothing about the hook), plus the
+        # extra work of each epoch's first iteration (arming, FLOP counter), counted in full
+        steady = statistics.median(t for i, t in enumerate(spans) if i not in counted)
+        first = sum(spans[i] - steady for i in counted)
+        per_iter = max(steady - timer, 0.0) + first / n
         bare = statistics.median(d[k] - spans[i] for i, d in enumerate(durations)
                                  if i not in counted)
         per_epoch = statistics.mean(b[k] + a[k] for b, a in zip(spent['before_train_epoch'],

@@ -128,18 +128,26 @@ def append_record(path: str, record: dict) -> None:
     _FSYNC.submit(path, directory if created else None)
 
 
-def write_json_atomic(path: str, obj) -> None:
-    """Write ``path`` via a fsynced temporary file and ``os.replace`` (never half-written)."""
+def write_json_atomic(path: str, obj, derived: bool = False) -> None:
+    """Write ``path`` via a temporary file and ``os.replace``: a crash of the process never leaves
+    it half-written. The temporary file is fsynced before the rename and the folder after it.
+    ``derived=True`` (a file rebuilt from the records, e.g. ``summary.json``): both fsyncs run
+    after the rename on the background thread, so a crash of the machine in the next
+    milliseconds may leave the file empty (rebuild it from ``carbon.jsonl``), never torn."""
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     tmp = f'{path}.tmp{os.getpid()}'
     with open(tmp, 'w', encoding='utf-8') as f:
         json.dump(to_jsonable(obj), f, indent=2)
         f.write('\n')
-        f.flush()
-        os.fsync(f.fileno())
+        if not derived:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_path(directory)
+    if derived:
+        _FSYNC.submit(path, directory)
+    else:
+        _fsync_path(directory)
 
 
 def read_records(path: str) -> Tuple[List[dict], int]:

@@ -10,7 +10,8 @@
   ``meter``, ``run_info``, ``session``, ``torn_lines``.
 
 Lines are appended (written before the call returns) and fsynced by a background thread
-(:func:`~.records.append_record`); the summary is replaced atomically. Rank 0 alone writes (the callers check).
+(:func:`~.records.append_record`); the summary is replaced atomically (a file derived from the
+lines: fsynced in the background too). Rank 0 alone writes (the callers check).
 """
 import os.path as osp
 from typing import Optional
@@ -50,5 +51,5 @@ class CarbonRecords:
                    session=self.session, torn_lines=torn)
         if extra is not None:
             doc.update(extra(records, totals))
-        write_json_atomic(self.summary_path, doc)
+        write_json_atomic(self.summary_path, doc, derived=True)   # rebuilt from the jsonl
         return totals

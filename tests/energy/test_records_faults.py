@@ -145,3 +145,26 @@ append_record({str(tmp_path / 'r.jsonl')!r}, dict(type='start'))
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     subprocess.run([sys.executable, '-c', script], check=True, cwd=root, timeout=120)
     assert marker.read_text() == 'xx'      # the file and its new folder
+
+
+def test_summary_is_replaced_whole_and_fsynced_in_the_background(tmp_path, monkeypatch):
+    import os
+    import threading
+    from mmkd_green.energy.records import wait_durable, write_json_atomic
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append((os.readlink(f'/proc/self/fd/{fd}'), threading.current_thread().name))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    path = tmp_path / 'summary.json'
+    write_json_atomic(str(path), dict(a=1), derived=True)
+    assert json.loads(path.read_text()) == dict(a=1)          # in place when it returns
+    wait_durable()
+    assert synced == [(str(path), 'mmkd-green-fsync'), (str(tmp_path), 'mmkd-green-fsync')]
+    assert os.listdir(tmp_path) == ['summary.json']            # no temporary file left
+    synced.clear()
+    write_json_atomic(str(path), dict(a=2))                   # a result file: fsynced at once
+    assert [t for _, t in synced] == [threading.current_thread().name] * 2
