@@ -159,12 +159,12 @@ def time_hook_methods(runner, empty_iter_methods=False):
     return spent
 
 
-def run_once(metered, iters, epochs, empty_iter_methods=False):
+def run_once(metered, iters, epochs, empty_iter_methods=False, timed=True):
     from mmkd_green.energy.records import background_fsync_cpu_seconds, wait_durable
     log = []
     with tempfile.TemporaryDirectory() as work_dir:
         runner = build(work_dir, metered, iters, epochs, log)
-        spent = time_hook_methods(runner, empty_iter_methods) if metered else None
+        spent = time_hook_methods(runner, empty_iter_methods) if metered and timed else None
         fsync_cpu = background_fsync_cpu_seconds()
         t0 = time.perf_counter()
         runner.train()
@@ -253,9 +253,9 @@ def main(argv=None):
                                                    'background_fsync_s']))
 
     ab = {'bare': [], 'metered': []}
-    for _ in range(args.rounds):
-        for metered in (False, True):
-            wall, _, _ = run_once(metered, args.iters, args.epochs)
+    for r in range(args.rounds):   # alternating order, hook methods not wrapped
+        for metered in ((False, True) if r % 2 == 0 else (True, False)):
+            wall, _, _ = run_once(metered, args.iters, args.epochs, timed=False)
             ab['metered' if metered else 'bare'].append(wall / n)
 
     print(json.dumps(dict(
@@ -268,6 +268,7 @@ def main(argv=None):
         cpu_time=result['cpu'], wall_time=result['wall'],
         ab_cross_check_wall_per_iter=dict(
             bare_s=statistics.median(ab['bare']), metered_s=statistics.median(ab['metered']),
+            ratios=[m / b for b, m in zip(ab['bare'], ab['metered'])],
             rounds=args.rounds, note='whole-run wall times; noisy on a shared machine')
         if args.rounds else None), indent=2))
 
