@@ -12,9 +12,10 @@ Output (rank 0), under ``<work_dir>/carbon/``:
 
 * ``carbon.jsonl``: a ``start`` line (sources, settings, ``run_info``: config, sampler); after
   every epoch (iteration-based loops: every ``interval`` iterations) one ``epoch`` line, appended
-  (fsynced in the background, :mod:`.records`): seconds, energy per component with its method, PUE, intensity, kWh before/after
-  PUE, g CO2, train FLOPs, τ summary; a ``val`` line with the metrics after every validation; a
-  ``final`` line (the time after the last epoch, e.g. the last validation) when the run ends;
+  (fsynced in the background, :mod:`.records`): seconds, energy per component with its method,
+  PUE, intensity, kWh before/after PUE, g CO2, train FLOPs, τ summary; a ``val`` line with the
+  metrics after every validation; a ``final`` line (the time after the last epoch, e.g. the last
+  validation) when the run ends;
   a ``predicted`` line (the whole run's kWh, g CO2, seconds) after ``predict_after`` epochs and a
   ``budget_stop`` line when a budget stops the run (:mod:`.forecaster`);
 * ``summary.json``: totals (:func:`~.report.aggregate` of the jsonl), ``run_info`` and
