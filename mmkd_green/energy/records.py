@@ -6,7 +6,8 @@ loses at most the segment in flight. The ``fsync`` of the file (and of its direc
 is created), which guards against a crash of the machine, runs on one background thread
 (:func:`wait_durable`), in order, right after the write: the training thread does not wait for
 the disk (~0.3-0.6 ms per fsync here, a third of the meter's cost per epoch). The interpreter's
-exit waits for the pending fsyncs; so does :func:`wait_durable`.
+exit (and a multiprocessing child's, which skips ``atexit``) waits for the pending fsyncs; so does
+:func:`wait_durable`.
 
 ``read_records`` skips a torn last line (a write interrupted mid-way) and reports it; the next
 ``append_record`` (a resumed run) first ends the torn line with a newline, so the torn bytes never
@@ -20,6 +21,7 @@ import os.path as osp
 import queue
 import threading
 import time
+from multiprocessing import util as mp_util
 from typing import List, Optional, Tuple
 
 
@@ -61,10 +63,17 @@ class _BackgroundFsync:
     Restarted in a forked child; ``cpu_seconds`` is the thread's own CPU time."""
 
     def __init__(self):
+        self._after_fork()
+        self.cpu_seconds = 0.0
+        if hasattr(os, 'register_at_fork'):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        """A fresh lock and no queue: the parent's may have been held by a thread that does not
+        exist in a forked child."""
         self._lock = threading.Lock()
         self._queue: Optional[queue.Queue] = None
         self._pid = None
-        self.cpu_seconds = 0.0
 
     def submit(self, path: str, directory: Optional[str] = None) -> None:
         with self._lock:
@@ -72,6 +81,9 @@ class _BackgroundFsync:
                 self._queue, self._pid = queue.Queue(), os.getpid()
                 threading.Thread(target=self._run, args=(self._queue,), daemon=True,
                                  name='mmkd-green-fsync').start()
+                # a multiprocessing child (e.g. started by fork) ends with os._exit, which
+                # skips atexit; multiprocessing's own exit function runs this first
+                mp_util.Finalize(None, self.wait, exitpriority=0)
             self._queue.put((path, directory))
 
     def _run(self, jobs: queue.Queue) -> None:

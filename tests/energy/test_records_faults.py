@@ -168,3 +168,31 @@ def test_summary_is_replaced_whole_and_fsynced_in_the_background(tmp_path, monke
     synced.clear()
     write_json_atomic(str(path), dict(a=2))                   # a result file: fsynced at once
     assert [t for _, t in synced] == [threading.current_thread().name] * 2
+
+
+def _append_in_child(path, marker):
+    import os
+    import time
+    real = os.fsync
+
+    def slow_fsync(fd):
+        time.sleep(0.3)
+        real(fd)
+        with open(marker, 'a') as f:
+            f.write('x')
+
+    os.fsync = slow_fsync
+    append_record(path, dict(type='start'))
+
+
+def test_a_forked_child_waits_for_its_fsyncs_before_os_exit(tmp_path):
+    """multiprocessing's fork children end with os._exit (no atexit): the pending fsyncs of
+    records the child wrote still run before it exits."""
+    import multiprocessing as mp
+    marker = tmp_path / 'fsynced'
+    child = mp.get_context('fork').Process(
+        target=_append_in_child, args=(str(tmp_path / 'c' / 'r.jsonl'), str(marker)))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert marker.read_text() == 'xx'      # the file and its new folder
