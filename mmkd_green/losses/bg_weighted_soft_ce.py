@@ -1,5 +1,6 @@
 from ..registry import MODELS
 from .base import BaseKDLoss
+from .utils import soft_weight
 
 
 @MODELS.register_module()
@@ -32,11 +33,9 @@ class BgWeightedSoftCELoss(BaseKDLoss):
     def __init__(self, alpha: float = 0.5, bg_weight: float = 1.5, bg_index: int = -1,
                  tau_squared: bool = True, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f'BgWeightedSoftCELoss: `alpha` must lie in [0, 1], got {alpha}')
         if not bg_weight >= 0:
             raise ValueError(f'BgWeightedSoftCELoss: `bg_weight` must be >= 0, got {bg_weight}')
-        self.alpha, self.bg_weight = float(alpha), float(bg_weight)
+        self.alpha, self.bg_weight = soft_weight('BgWeightedSoftCELoss', alpha), float(bg_weight)
         self.bg_index, self.tau_squared = int(bg_index), bool(tau_squared)
 
     def class_weights(self, num_classes: int, like):

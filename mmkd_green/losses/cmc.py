@@ -1,5 +1,6 @@
 from ..registry import MODELS
 from .base import BaseKDLoss
+from .utils import soft_weight
 
 
 @MODELS.register_module()
@@ -32,11 +33,9 @@ class CMCLoss(BaseKDLoss):
 
     def __init__(self, alpha: float = 0.95, space: str = 'prob', **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f'CMCLoss: `alpha` must lie in [0, 1], got {alpha}')
         if space not in ('prob', 'logit'):
             raise ValueError(f"CMCLoss: space must be 'prob' or 'logit', got {space!r}")
-        self.alpha, self.space = float(alpha), space
+        self.alpha, self.space = soft_weight('CMCLoss', alpha), space
 
     def soft_loss(self, student_logits, teacher_logits, tau):
         if self.space == 'logit':

@@ -1,6 +1,6 @@
 from ..registry import MODELS
 from .base import BaseKDLoss
-from .utils import log_prob_kl_rows
+from .utils import log_prob_kl_rows, soft_weight
 
 
 @MODELS.register_module()
@@ -28,12 +28,10 @@ class HKDLoss(BaseKDLoss):
 
     def __init__(self, alpha: float = 0.95, kl_normalization: str = 'batch', **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f'HKDLoss: `alpha` must lie in [0, 1], got {alpha}')
         if kl_normalization not in ('batch', 'element'):
             raise ValueError(f"HKDLoss: kl_normalization must be 'batch' (Hinton) or 'element' "
                              f"(the authors' nn.KLDivLoss() mean), got {kl_normalization!r}")
-        self.alpha, self.kl_normalization = float(alpha), kl_normalization
+        self.alpha, self.kl_normalization = soft_weight('HKDLoss', alpha), kl_normalization
 
     def soft_loss(self, student_logits, teacher_logits, tau):
         log_ps, log_pt = self.soften(student_logits, teacher_logits, tau)

@@ -1,10 +1,24 @@
-"""Shared pieces of the KD losses: τ resolution, softened log-probabilities, weighted reduction."""
+"""Shared pieces of the KD losses: τ resolution, softened log-probabilities, weighted reduction,
+the soft/hard weight check."""
+import math
 from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 
 from ..temperature.current import get_current_temperature
+
+
+def soft_weight(loss_name: str, alpha) -> float:
+    """``alpha``, the weight ``α`` of a loss's soft term (its hard-label term gets ``1 − α``), as a
+    float in [0, 1]; anything else raises, naming the loss."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(alpha, bool) or not 0.0 <= value <= 1.0:
+        raise ValueError(f'{loss_name}: `alpha` must lie in [0, 1], got {alpha!r}')
+    return value
 
 
 def resolve_tau(explicit, override, logits: torch.Tensor) -> torch.Tensor:

@@ -53,3 +53,12 @@ def test_cmc_logit_space(tau):
                                            rel=1e-6)
     with pytest.raises(ValueError, match="'prob' or 'logit'"):
         CMCLoss(space='logits')
+
+
+@pytest.mark.parametrize('alpha', [-0.1, 1.5, float('nan'), True, 'high', None])
+def test_alpha_outside_unit_interval_is_refused_naming_the_loss(alpha):
+    from mmkd_green.losses import BgWeightedSoftCELoss
+    for cls in (HKDLoss, CMCLoss, BgWeightedSoftCELoss):
+        with pytest.raises(ValueError, match=rf'{cls.__name__}: `alpha` must lie in \[0, 1\]'):
+            cls(alpha=alpha)
+    assert HKDLoss(alpha=1).hard_label_weight == 0.0 and CMCLoss(alpha=0).alpha == 0.0
