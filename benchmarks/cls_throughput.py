@@ -25,7 +25,6 @@ bare_channels_last, ``ratio_amp`` = pipeline_amp / bare_bf16) and ``ratio`` = th
 pipeline / the best bare loop.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import statistics
@@ -195,11 +194,8 @@ def main(argv=None):
                ratio_amp=ratio('pipeline_amp', 'bare_bf16'),
                ratio_per_round=([p / b for p, b in zip(rounds[fastest], rounds[best])]
                                 if fastest and best else None))
-    text = json.dumps(out, indent=2)
-    print(text)
-    if a.out:
-        from mmkd_green.energy.records import write_json_atomic
-        write_json_atomic(a.out, out)
+    from mmkd_green.energy.records import print_json
+    print_json(out, a.out)
     return out
 
 

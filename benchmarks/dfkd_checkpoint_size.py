@@ -20,7 +20,6 @@ Prints JSON (bytes and MB = 1e6 bytes). Needs ~3 GB of RAM (the 886 MB feature b
 """
 import argparse
 import io
-import json
 import os.path as osp
 import sys
 import tempfile
@@ -104,11 +103,8 @@ def main(argv=None):
                     or k.endswith('_checkpoint') or k.endswith('work_dir')}
     result['parts_bytes'] = parts
     result['parts_MB'] = {k: round(v / 1e6, 1) for k, v in parts.items()}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    from mmkd_green.energy.records import print_json
+    print_json(result, args.out, indent=1)
     return result
 
 

@@ -192,11 +192,8 @@ def main(argv=None):
         for name in args.variants.split(','):
             result['variants'][name] = run_variant(name, args, data_root, teacher_ckpt, tmp)
     result['wall_s'] = time.monotonic() - t0
-    text = json.dumps(result, indent=2, default=str)
-    print(text)
-    if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+    from mmkd_green.energy.records import print_json
+    print_json(result, args.out)   # (non-JSON values, e.g. dtypes, as their str())
     return result
 
 

@@ -14,7 +14,6 @@ For every batch, in turn: one student-only ``train_step``, one teacher forward
 """
 import argparse
 import copy
-import json
 import os.path as osp
 import statistics
 import sys
@@ -31,7 +30,7 @@ from mmengine.runner import Runner  # noqa: E402
 from mmkd_green import apis  # noqa: E402
 from mmkd_green.detection import make_toy_voc  # noqa: E402
 from mmkd_green.detection.distiller import load_teacher_model_cfg  # noqa: E402
-from mmkd_green.energy.records import write_json_atomic  # noqa: E402
+from mmkd_green.energy.records import print_json  # noqa: E402
 from mmkd_green.temperature import publish_temperature  # noqa: E402
 
 
@@ -95,9 +94,7 @@ def main(argv=None):
         teacher_forward_s=round(med['teacher'], 4),
         ratio=round(med['kd'] / (med['student'] + med['teacher']), 3),
         overhead_s=round(med['kd'] - med['student'] - med['teacher'], 4))
-    print(json.dumps(result, indent=2))
-    if args.out:
-        write_json_atomic(args.out, result)
+    print_json(result, args.out)
     return result
 
 

@@ -15,7 +15,6 @@ plus the wall seconds per step. JSON to stdout (and ``--out``)::
         [--iterations 50] [--batch 64] [--out result.json]
 """
 import argparse
-import json
 import os.path as osp
 import statistics
 import sys
@@ -79,11 +78,8 @@ def main(argv=None):
         summary['speedup'] = summary['seconds_per_step']['fp32'] / \
             summary['seconds_per_step']['amp']
         result[method] = dict(runs=runs, median=summary)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if a.out:
-        from mmkd_green.energy.records import write_json_atomic
-        write_json_atomic(a.out, result)
+    from mmkd_green.energy.records import print_json
+    print_json(result, a.out, indent=1)
     return result
 
 

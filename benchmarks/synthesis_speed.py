@@ -47,7 +47,6 @@ synthesis step (400 : 200) at equal batch size.
 import argparse
 import contextlib
 import gc
-import json
 import os
 import os.path as osp
 import platform
@@ -65,7 +64,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 import mmkd_green  # noqa: E402,F401
 from mmkd_green.classification import WideResNet  # noqa: E402
 from mmkd_green.dfkd.synthesis import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
-from mmkd_green.energy.records import write_json_atomic  # noqa: E402
+from mmkd_green.energy.records import print_json  # noqa: E402
 from mmkd_green.registry import MODELS  # noqa: E402
 
 
@@ -343,9 +342,7 @@ def main(argv=None):
         result[f'{kind}data_path_speedup'] = (
             (up[f'{kind}store_seconds'] + up[f'{kind}kd_fetch_seconds']) /
             (ours[f'{kind}store_seconds'] + ours[f'{kind}kd_fetch_seconds']))
-    print(json.dumps(result, indent=2))
-    if args.out:
-        write_json_atomic(args.out, result)
+    print_json(result, args.out)
     return result
 
 

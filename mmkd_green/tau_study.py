@@ -574,57 +574,49 @@ def write_report(report: dict, out_dir: str) -> Dict[str, str]:
 
 
 def plot_report(report: dict, out_dir: str) -> Dict[str, str]:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    out = {}
+    from mmkd_green.energy.plots import saved_figure
+    out = dict(png_accuracy=osp.join(out_dir, 'study_accuracy.png'),
+               png_energy=osp.join(out_dir, 'study_energy.png'))
     arms = report['arms']
-    fig, axes = plt.subplots(1, len(arms), figsize=(6 * len(arms), 4), squeeze=False)
-    for ax, (arm, a) in zip(axes[0], arms.items()):
-        g = [v for v in a['grid'].values() if v['test']['mean'] is not None]
-        if g:
-            ax.errorbar([v['tau'] for v in g], [v['test']['mean'] for v in g],
-                        yerr=[v['test']['std'] for v in g], fmt='o-', capsize=3,
-                        label='fixed τ (test)', color='k')
-        for i, (name, st) in enumerate(a['stochastic'].items()):
-            ms = st['test']
-            if ms['mean'] is None:
-                continue
-            color = f'C{i}'
-            ax.axhline(ms['mean'], color=color, label=f'stochastic: {name}')
-            ax.axhspan(ms['mean'] - ms['std'], ms['mean'] + ms['std'],
-                       color=color, alpha=0.15)
-        ax.set_xlabel('τ')
-        ax.set_ylabel(f'test {report["metric"]}')
-        ax.set_title(f'{arm}: mean ± std over {len(report["seeds"])} seeds')
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out['png_accuracy'] = osp.join(out_dir, 'study_accuracy.png')
-    fig.savefig(out['png_accuracy'], dpi=110)
-    plt.close(fig)
+    with saved_figure(out['png_accuracy'], dpi=110, ncols=len(arms),
+                      figsize=(6 * len(arms), 4), squeeze=False) as (_, axes):
+        for ax, (arm, a) in zip(axes[0], arms.items()):
+            g = [v for v in a['grid'].values() if v['test']['mean'] is not None]
+            if g:
+                ax.errorbar([v['tau'] for v in g], [v['test']['mean'] for v in g],
+                            yerr=[v['test']['std'] for v in g], fmt='o-', capsize=3,
+                            label='fixed τ (test)', color='k')
+            for i, (name, st) in enumerate(a['stochastic'].items()):
+                ms = st['test']
+                if ms['mean'] is None:
+                    continue
+                color = f'C{i}'
+                ax.axhline(ms['mean'], color=color, label=f'stochastic: {name}')
+                ax.axhspan(ms['mean'] - ms['std'], ms['mean'] + ms['std'],
+                           color=color, alpha=0.15)
+            ax.set_xlabel('τ')
+            ax.set_ylabel(f'test {report["metric"]}')
+            ax.set_title(f'{arm}: mean ± std over {len(report["seeds"])} seeds')
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    seed0 = report['seeds'][0] if report['seeds'] else None
-    for i, (arm, a) in enumerate(arms.items()):
-        rows = [r for r in report['runs'] if r.get('arm') == arm and r['seed'] == seed0]
-        grid = sorted((r for r in rows if r['kind'] == 'grid'), key=lambda r: r['tau'])
-        if grid:
-            cum = np.cumsum([r['energy_kwh'] or 0.0 for r in grid])
-            ax.plot(range(1, len(grid) + 1), cum, 'o-', color=f'C{i}',
-                    label=f'{arm}: fixed-τ grid (seed {seed0})')
-        for j, r in enumerate(r for r in rows if r['kind'] == 'stochastic'):
-            ax.plot([1], [r['energy_kwh'] or 0.0], marker='*^sD'[j % 4], markersize=12,
-                    linestyle='none', color=f'C{i}', label=f'{arm}: one stochastic run '
-                                                           f'({r["sampler"]})')
-    ax.set_xlabel('runs trained')
-    ax.set_ylabel('cumulative energy (kWh, with PUE)')
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out['png_energy'] = osp.join(out_dir, 'study_energy.png')
-    fig.savefig(out['png_energy'], dpi=110)
-    plt.close(fig)
+    with saved_figure(out['png_energy'], dpi=110, figsize=(6, 4)) as (_, ax):
+        seed0 = report['seeds'][0] if report['seeds'] else None
+        for i, (arm, a) in enumerate(arms.items()):
+            rows = [r for r in report['runs'] if r.get('arm') == arm and r['seed'] == seed0]
+            grid = sorted((r for r in rows if r['kind'] == 'grid'), key=lambda r: r['tau'])
+            if grid:
+                cum = np.cumsum([r['energy_kwh'] or 0.0 for r in grid])
+                ax.plot(range(1, len(grid) + 1), cum, 'o-', color=f'C{i}',
+                        label=f'{arm}: fixed-τ grid (seed {seed0})')
+            for j, r in enumerate(r for r in rows if r['kind'] == 'stochastic'):
+                ax.plot([1], [r['energy_kwh'] or 0.0], marker='*^sD'[j % 4], markersize=12,
+                        linestyle='none', color=f'C{i}', label=f'{arm}: one stochastic run '
+                                                               f'({r["sampler"]})')
+        ax.set_xlabel('runs trained')
+        ax.set_ylabel('cumulative energy (kWh, with PUE)')
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
     return out
 
 

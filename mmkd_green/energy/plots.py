@@ -13,19 +13,27 @@ def _plt():
 
 
 @contextlib.contextmanager
+def saved_figure(path, dpi=100, **subplots):
+    """``with saved_figure(path, figsize=...) as (fig, axes):`` (``plt.subplots(**subplots)``);
+    on leaving: laid out, saved to ``path`` at ``dpi``, closed (also when drawing raised)."""
+    plt = _plt()
+    fig, axes = plt.subplots(**subplots)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+@contextlib.contextmanager
 def _axes(path, xlabel, ylabel):
     """A 7x4 in figure's axes; on leaving: labels, legend, saved to ``path`` (100 dpi), closed."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    try:
+    with saved_figure(path, figsize=(7, 4)) as (_, ax):
         yield ax
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
 
 
 def _drawn(ax) -> dict:

@@ -140,7 +140,7 @@ def append_record(path: str, record: dict) -> None:
     _FSYNC.submit(path, directory if created else None)
 
 
-def write_json_atomic(path: str, obj, derived: bool = False) -> None:
+def write_json_atomic(path: str, obj, derived: bool = False, indent: int = 2) -> None:
     """Write ``path`` via a temporary file and ``os.replace``: a crash of the process never leaves
     it half-written. The temporary file is fsynced before the rename and the folder after it.
     ``derived=True`` (a file rebuilt from the records, e.g. ``summary.json``): both fsyncs run
@@ -150,7 +150,7 @@ def write_json_atomic(path: str, obj, derived: bool = False) -> None:
     os.makedirs(directory, exist_ok=True)
     tmp = f'{path}.tmp{os.getpid()}'
     with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(to_jsonable(obj), f, indent=2)
+        json.dump(to_jsonable(obj), f, indent=indent)
         f.write('\n')
         if not derived:
             f.flush()
@@ -160,6 +160,14 @@ def write_json_atomic(path: str, obj, derived: bool = False) -> None:
         _FSYNC.submit(path, directory)
     else:
         _fsync_path(directory)
+
+
+def print_json(obj, path: Optional[str] = None, indent: int = 2) -> None:
+    """A benchmark's output: ``obj`` as JSON on stdout and, with ``path``, in that file too
+    (:func:`write_json_atomic`)."""
+    print(json.dumps(to_jsonable(obj), indent=indent))
+    if path:
+        write_json_atomic(path, obj, indent=indent)
 
 
 def read_records(path: str) -> Tuple[List[dict], int]:
