@@ -86,17 +86,10 @@ def _first_sample(batch, in_dict=False):
 
 
 def _batch_size(data_batch):
-    """:func:`infer_batch_size`, with the two usual collates first (a dict with ``inputs``, a
-    ``(inputs, targets)`` list) as one cheap step; ``None`` when the size cannot be told."""
-    kind = type(data_batch)
+    """:func:`infer_batch_size`, or ``None`` when the size of an odd batch cannot be told."""
     try:
-        if kind is dict:
-            inputs = data_batch['inputs']
-            return inputs.shape[0] if type(inputs) is torch.Tensor else len(inputs)
-        if (kind is list or kind is tuple) and type(data_batch[0]) is torch.Tensor:
-            return data_batch[0].shape[0]
         return infer_batch_size(data_batch)
-    except (TypeError, IndexError, AttributeError, KeyError):   # an odd batch: size unknown
+    except (TypeError, IndexError, AttributeError, KeyError):
         return None
 
 

@@ -1,5 +1,6 @@
 from typing import Optional
 
+import torch
 from mmengine.hooks import Hook
 
 from ..registry import HOOKS, TEMPERATURE_SAMPLERS
@@ -12,8 +13,16 @@ def infer_batch_size(data_batch) -> Optional[int]:
 
     ``dict(inputs=..., data_samples=...)`` (mmdet / pseudo_collate): the size of ``inputs``, a
     batched tensor or a list of per-image tensors; a collated ``(inputs, targets)`` sequence: the
-    first dimension of ``inputs``.
+    first dimension of ``inputs``. Called every iteration (τ sampler, meter): the two usual
+    collates with tensor inputs are recognised first by exact type, the cheapest test.
     """
+    kind = type(data_batch)
+    if kind is dict:
+        inputs = data_batch.get('inputs')
+        if type(inputs) is torch.Tensor:
+            return inputs.shape[0]
+    elif (kind is list or kind is tuple) and data_batch and type(data_batch[0]) is torch.Tensor:
+        return data_batch[0].shape[0]
     if isinstance(data_batch, dict):
         inputs = data_batch.get('inputs')
         return None if inputs is None else (

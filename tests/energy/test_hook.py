@@ -162,9 +162,10 @@ def test_resumed_run_appends_and_counts_every_attempt(tmp_path):
         sum(r['co2_g'] for r in lines if r['type'] in ('epoch', 'final')))
 
 
-def test_batch_size_fast_path_agrees_with_infer_batch_size():
-    """The hook's per-iteration batch size: the usual collates in one step, anything else via
-    infer_batch_size, an unreadable batch as unknown (None) instead of an error."""
+def test_batch_size_of_every_collate_and_odd_batches():
+    """The hook's per-iteration batch size: infer_batch_size (the usual collates by exact type
+    first, then the general forms), an unreadable batch as unknown (None) instead of an
+    error."""
     from mmkd_green.energy.hook import _batch_size
     from mmkd_green.temperature.hook import infer_batch_size
     x = torch.zeros(6, 3, 4, 4)
