@@ -1,23 +1,32 @@
-"""GPU check of the energy meter (<= 5 minutes on one CUDA GPU, no download, no data needed).
+"""The GPU smoke check: one script for the first GPU run (≤ 8 minutes on one H200, no download).
 
-    python benchmarks/gpu_check.py [--images 25600] [--epochs 2] [--out gpu_check.json]
+    python benchmarks/gpu_check.py [--out gpu_check.json]          # on a CUDA machine
+    python benchmarks/gpu_check.py --device cpu                    # CPU plumbing only (CI)
 
-A short classification KD run (configs/cifar10/kd_hkd_stochastic_resnet18_mobilenetv2.py: random
-ResNet-18 teacher -> MobileNetV2 student, τ ~ U[2, 20]) on synthetic CIFAR-shaped data written in
-the CIFAR pickle layout to a temporary folder, in three variants: fp32, AMP (``--amp``) and
-channels_last (model converted in ``before_run``). Each run has CarbonFootprintHook
-(``gpu_devices='auto'``) and, over the same window, :class:`NvmlCompare`, which reads the model's
-GPU two ways per epoch (from ``before_train_epoch`` to ``after_train_epoch``):
+It runs every check below, prints one JSON object (``checks``: per check ``ok`` plus what it
+measured or the error) and exits 1 if any check failed (2 on a usage error). On CUDA:
 
-* ``counter_j``: ``nvmlDeviceGetTotalEnergyConsumption`` (mJ counter);
-* ``sampling_j``: ``nvmlDeviceGetPowerUsage`` every ``--poll`` s, trapezoid rule.
+* ``nms_cuda``: ``mmcv.ops.nms`` on CUDA tensors (an mmcv wheel built without CUDA ops fails);
+* ``kd_fp32`` / ``kd_channels_last`` / ``kd_amp``: one epoch of classification KD
+  (configs/cifar10/kd_hkd_stochastic_resnet18_mobilenetv2.py, random ResNet-18 teacher, synthetic
+  CIFAR-shaped data) with CarbonFootprintHook and :class:`NvmlCompare` (NVML energy counter vs
+  sampled power per epoch: ``rel_diff = (sampling − counter) / counter``), images/s;
+* ``kd_sync_count``: the first KD iterations under ``torch.cuda.set_sync_debug_mode('warn')``,
+  counting the host syncs each raises (warnings per iteration);
+* ``kd_torchrun_nccl``: ``torchrun --nproc_per_node=1`` of one KD epoch (NCCL, τ, the meter's
+  collectives, FLOP count in the run totals);
+* ``dfkd_<method>_<amp>``: DeepInversion and CMI short rounds with ``amp`` off/on (dtype chosen,
+  fraction of zero image/latent gradients, seconds per step, skipped fp16 steps);
+* ``qat_amp_refused``: QAT with ``--amp`` stops in ``apis.load_config`` naming the fix.
 
-It prints one JSON object: per variant, the hook's GPU component (method, source, detail), whether
-every record is ``measured``, the run's kWh/CO2/FLOPs, the images/s, and per epoch the two NVML
-energies with ``rel_diff = (sampling - counter) / counter``. Note: on recent GPUs
-``nvmlDeviceGetPowerUsage`` is itself a ~1 s moving average, so short epochs differ more.
-With ``--device cpu`` (no GPU) it runs a tiny version (256 images unless ``--images`` is given)
-to check the plumbing; the GPU parts then report ``unavailable``.
+Not covered yet (issue 22 item 9 lists them): a DFKD run saved with
+``bank_storage='checkpoint'`` then ``--resume`` on CUDA, and the toy SSD KD epoch with ``--amp``
+and per-sample τ; the bank-device fix of the resume is tested on CPU
+(tests/dfkd/test_synthesis_device_paths.py).
+
+With ``--device cpu`` the checks that need CUDA report ``skipped`` and the rest run tiny versions
+(256 images, 2-step rounds) to check the plumbing. Status: written for the first GPU run and run
+on CPU only; until a GPU has run it, its GPU results are unknown (see README).
 """
 import argparse
 import json
@@ -129,7 +138,7 @@ class Throughput(Hook):
         self.seconds += time.perf_counter() - self._t0
 
 
-def run_variant(name, args, data_root, teacher_ckpt, work_root):
+def run_variant(name, args, data_root, teacher_ckpt, work_root, extra_hooks=()):
     from mmkd_green.apis import build_runner, load_config, point_data_root, set_epochs
     from mmkd_green.energy import load_run_totals
     cfg = load_config(osp.join(ROOT, CONFIG), work_dir=osp.join(work_root, name),
@@ -145,7 +154,8 @@ def run_variant(name, args, data_root, teacher_ckpt, work_root):
                         dict(type='CarbonFootprintHook', gpu_devices='auto', poll_interval_s=0.5)]
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 6)
     runner = build_runner(cfg)
-    for hook in (compare, speed) + ((ChannelsLast(),) if name == 'channels_last' else ()):
+    for hook in (compare, speed, *extra_hooks) + (
+            (ChannelsLast(),) if name == 'channels_last' else ()):
         runner.register_hook(hook)
     runner.train()
     totals = load_run_totals(cfg.work_dir)
@@ -160,42 +170,191 @@ def run_variant(name, args, data_root, teacher_ckpt, work_root):
                 nvml_compare=compare.epochs, nvml_compare_error=compare.error)
 
 
+class SyncCounter(Hook):
+    """Host syncs of the first ``iters`` KD iterations (``set_sync_debug_mode('warn')``)."""
+
+    def __init__(self, iters=3):
+        self.iters, self.per_iter, self._ctx = iters, [], None
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter < self.iters:
+            import warnings
+            self._ctx = warnings.catch_warnings(record=True)
+            self._seen = self._ctx.__enter__()
+            warnings.simplefilter('always')
+            torch.cuda.set_sync_debug_mode('warn')
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self._ctx is not None:
+            torch.cuda.set_sync_debug_mode(0)
+            self._ctx.__exit__(None, None, None)
+            self.per_iter.append(sum('synchroniz' in str(w.message) for w in self._seen))
+            self._ctx = None
+
+
+def check(results, name, fn, needs_cuda, device):
+    """Run one check into ``results[name]``: ``ok`` + its measurements, or the error."""
+    if needs_cuda and device != 'cuda':
+        results[name] = dict(ok=None, skipped='needs CUDA')
+        return
+    t0 = time.monotonic()
+    try:
+        out = fn() or {}
+        results[name] = dict(ok=bool(out.pop('ok', True)), **out)
+    except Exception as err:   # noqa: BLE001  (every failure is reported, none stops the rest)
+        results[name] = dict(ok=False, error=f'{type(err).__name__}: {err}'[:2000])
+    results[name]['seconds'] = round(time.monotonic() - t0, 2)
+
+
+def check_nms_cuda():
+    from mmcv.ops import nms
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]],
+                         device='cuda')
+    _, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7], device='cuda'), 0.5)
+    return dict(ok=keep.tolist() == [0, 2], kept=keep.tolist())
+
+
+def check_qat_amp_refused():
+    from mmkd_green.apis import load_config
+    try:
+        load_config(osp.join(ROOT, 'configs/cifar10/qat_mobilenetv2_student.py'), amp=True)
+    except ValueError as err:
+        return dict(ok='without --amp' in str(err), message=str(err)[:300])
+    return dict(ok=False, message='QAT with --amp was accepted')
+
+
+def check_torchrun(args, data_root, teacher_ckpt, work_root):
+    """One KD epoch under ``torchrun --nproc_per_node=1`` (NCCL on CUDA)."""
+    import subprocess
+    from mmkd_green.apis import load_config, point_data_root, set_epochs
+    from mmkd_green.energy import load_run_totals
+    work_dir = osp.join(work_root, 'torchrun')
+    cfg = load_config(osp.join(ROOT, CONFIG), work_dir=work_dir, launcher='pytorch',
+                      cfg_options={'model.teacher_ckpt': teacher_ckpt})
+    set_epochs(cfg, 1)
+    point_data_root(cfg, data_root)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].batch_size, cfg[loader].num_workers = args.batch_size, 0
+        cfg[loader].persistent_workers = False
+    path = osp.join(work_root, 'torchrun_cfg.py')
+    cfg.dump(path)
+    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1',
+                           '--master_port=29533', '-m', 'mmkd_green.apis', 'train', path,
+                           '--launcher', 'pytorch', '--work-dir', work_dir],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if proc.returncode:
+        return dict(ok=False, returncode=proc.returncode, stderr=proc.stderr[-1500:])
+    totals = load_run_totals(work_dir)
+    return dict(ok=bool(totals['finished']) and (totals['train_flops'] or 0) > 0,
+                backend='nccl' if torch.cuda.is_available() else 'gloo',
+                train_flops=totals['train_flops'], energy_kwh_it=totals['energy_kwh_it'])
+
+
+def check_synthesis(method, amp, device):
+    """A short synthesis round: dtype, zero-gradient fraction at the teacher's input, s/step."""
+    from mmkd_green.classification.backbones import WideResNet
+    from mmkd_green.dfkd.synthesis import CMISynthesizer, DeepInversionSynthesizer
+    torch.manual_seed(0)
+    cuda = device == 'cuda'
+    batch, steps = (128, 20) if cuda else (8, 2)
+    teacher = WideResNet(depth=16, widen_factor=2, num_classes=10).to(device).eval()
+    student = WideResNet(depth=16, widen_factor=1, num_classes=10).to(device)
+    kw = dict(synthesis_batch_size=batch, iterations=steps, amp=amp)
+    synth = (CMISynthesizer(10, feature_bank_size=4 * batch, n_neg=2 * batch, **kw)
+             if method == 'cmi' else DeepInversionSynthesizer(10, **kw)).bind(teacher, student)
+    synth.to(device)
+    zero = []
+    first = next(m for m in teacher.modules() if isinstance(m, torch.nn.Conv2d))
+
+    def pre(module, inputs):
+        if inputs[0].requires_grad:
+            inputs[0].register_hook(lambda g: zero.append((g == 0).float().mean()))
+    handle = first.register_forward_pre_hook(pre)
+    try:
+        synth.synthesize()                              # warm-up round (kernels, allocator)
+        zero.clear()
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = synth.synthesize()
+        if cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+    finally:
+        handle.remove()
+    frac = float(torch.stack(zero).mean()) if zero else None
+    losses = out['losses']
+    return dict(ok=frac is not None and frac < 0.5 and all(v == v for v in losses.values()),
+                dtype=str(synth.precision.dtype), zero_grad_fraction=frac,
+                seconds_per_step=seconds / steps, skipped_steps=losses.get('skipped_steps'),
+                loss_total=losses.get('total'))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', type=int, default=None,
                         help='synthetic training images (default 25600 on CUDA, 256 on CPU)')
-    parser.add_argument('--epochs', type=int, default=2)
+    parser.add_argument('--epochs', type=int, default=1)
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--workers', type=int, default=4)
     parser.add_argument('--poll', type=float, default=0.1, help='power sampling period (s)')
-    parser.add_argument('--variants', default='fp32,amp,channels_last')
+    parser.add_argument('--variants', default='fp32,channels_last,amp')
+    parser.add_argument('--skip', default='', help='comma-separated check names to leave out')
     parser.add_argument('--device', choices=('cuda', 'cpu'), default='cuda')
     parser.add_argument('--out', default=None, help='also write the JSON here')
     args = parser.parse_args(argv)
     if args.images is None:
         args.images = 25600 if args.device == 'cuda' else 256
     if args.device == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit('gpu_check: torch sees no CUDA device. Run it on a GPU machine (or '
-                         '`--device cpu` to check the plumbing only).')
+        print('gpu_check: torch sees no CUDA device. Run it on a GPU machine (or `--device cpu` '
+              'to check the plumbing only).', file=sys.stderr)
+        return 2
     import mmkd_green  # noqa: F401
     from mmkd_green.classification.backbones import CifarResNet18
+    from mmkd_green.utils.cpu_autocast import cpu_bf16_supported
     t0 = time.monotonic()
+    skip = set(filter(None, args.skip.split(',')))
+    checks = {}
     result = dict(device=torch.cuda.get_device_name(0) if args.device == 'cuda' else 'cpu',
                   torch=torch.__version__, images=args.images, epochs=args.epochs,
-                  batch_size=args.batch_size, variants={})
+                  batch_size=args.batch_size, checks=checks)
+    cuda = args.device == 'cuda'
+
+    def run(name, fn, needs_cuda=False):
+        if name not in skip:
+            check(checks, name, fn, needs_cuda, args.device)
     with tempfile.TemporaryDirectory() as tmp:
         data_root = write_fake_cifar(osp.join(tmp, 'data'), args.images,
                                      max(args.batch_size, 512))
         teacher_ckpt = osp.join(tmp, 'teacher.pth')
         torch.manual_seed(0)
         torch.save(CifarResNet18(num_classes=10).state_dict(), teacher_ckpt)
+        run('nms_cuda', check_nms_cuda, needs_cuda=True)
+        run('qat_amp_refused', check_qat_amp_refused)
+        syncs = SyncCounter()
         for name in args.variants.split(','):
-            result['variants'][name] = run_variant(name, args, data_root, teacher_ckpt, tmp)
+            if name == 'amp' and not cuda and not cpu_bf16_supported():
+                checks['kd_amp'] = dict(ok=None, skipped='CPU without native bf16')
+                continue
+            hooks = (syncs,) if cuda and name == 'fp32' else ()
+            run(f'kd_{name}', lambda n=name, h=hooks: dict(
+                ok=True, **run_variant(n, args, data_root, teacher_ckpt, tmp, h)))
+        if cuda and 'kd_fp32' in checks:
+            checks['kd_sync_count'] = dict(ok=bool(syncs.per_iter), per_iteration=syncs.per_iter)
+        run('kd_torchrun_nccl', lambda: check_torchrun(args, data_root, teacher_ckpt, tmp),
+            needs_cuda=True)
+        for method in ('deepinversion', 'cmi'):
+            for amp in (False, True):
+                if amp and not cuda and not cpu_bf16_supported():
+                    continue
+                run(f'dfkd_{method}_{"amp" if amp else "fp32"}',
+                    lambda m=method, a=amp: check_synthesis(m, a, args.device))
     result['wall_s'] = time.monotonic() - t0
+    result['failed'] = sorted(k for k, v in checks.items() if v.get('ok') is False)
     from mmkd_green.energy.records import print_json
     print_json(result, args.out)   # (non-JSON values, e.g. dtypes, as their str())
-    return result
+    return 1 if result['failed'] else 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -47,6 +47,46 @@ def parse_cfg_options(cfg_options: CfgOptions) -> dict:
     return dict(parser.parse_args(['--o', *map(str, cfg_options)]).o)
 
 
+#: model types whose forward needs fp32 (torch.ao fake quantisation)
+FP32_ONLY_MODELS = ('QATClassifier',)
+
+
+def refuse_qat_amp(cfg: Config, amp: bool, path: str = 'config') -> None:
+    """Refuse mixed precision (``--amp``, or an autocast ``optim_wrapper`` in the config) for
+    quantization-aware training.
+
+    A fake quantiser computes ``(clamp(round(x / s) + z, q_min, q_max) − z) · s`` with fp32
+    scale ``s`` and observers that expect fp32 activations; under autocast the convolutions
+    hand it fp16/bf16 tensors and the first iteration fails (reproduced on CPU under bf16
+    autocast). QAT simulates int8 anyway, so it trains in fp32.
+    """
+    model_type = str((cfg.get('model') or {}).get('type', ''))
+    wrapper = str((cfg.get('optim_wrapper') or {}).get('type', 'OptimWrapper'))
+    if model_type in FP32_ONLY_MODELS and (
+            amp or wrapper in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper')):
+        raise ValueError(f'{path}: --amp (amp=True) is not supported for {model_type}: fake '
+                         'quantisation needs fp32 activations and crashes under autocast. Fix: '
+                         'train QAT without --amp (fp32); the int8 model it converts to is '
+                         'unaffected.')
+
+
+def refuse_amp_without_device(cfg: Config, path: str = 'config') -> None:
+    """Refuse ``optim_wrapper.type='AmpOptimWrapper'`` on a machine without the devices it
+    needs (CUDA, NPU, MLU or MUSA), where mmengine would stop with a bare ``AssertionError``
+    when the runner builds it."""
+    wrapper = str((cfg.get('optim_wrapper') or {}).get('type', 'OptimWrapper'))
+    if wrapper != 'AmpOptimWrapper':
+        return
+    from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                                 is_npu_available)
+    if not (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available()):
+        raise ValueError(f'{path}: optim_wrapper.type=AmpOptimWrapper (fp16 with loss scaling) '
+                         'needs a CUDA (or NPU/MLU/MUSA) device and this machine has none. Fix: '
+                         '--cfg-options optim_wrapper.type=OptimWrapper, with --amp for bf16 '
+                         'autocast on the CPU (CPUAutocastOptimWrapper) or without it for fp32.')
+
+
 def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOptions = None,
                 launcher: str = 'none', resume: Optional[Union[bool, str]] = None,
                 amp: bool = False, auto_scale_lr: bool = False) -> Config:
@@ -78,7 +118,9 @@ def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOp
         cfg.work_dir = str(work_dir)
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    refuse_qat_amp(cfg, amp, path)
     if amp:
+        refuse_amp_without_device(cfg, path)
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper not in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper'):
             if wrapper != 'OptimWrapper':
@@ -201,6 +243,7 @@ def train(cfg: Config):
     one that is neither cached nor fetchable stops the run before anything is built
     (:mod:`mmkd_green.utils.remote_checkpoints`)."""
     from .utils.remote_checkpoints import check_remote_checkpoints
+    refuse_amp_without_device(cfg)
     check_remote_checkpoints(cfg, training=True)
     runner = build_runner(cfg)
     runner.train()
@@ -301,4 +344,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mmkd_green.utils.cli import run_cli
+    run_cli(main)

@@ -22,17 +22,28 @@ Protocol:
   the grid actually run and of the paper's 20-run grid (measured mean per grid run × 20) against
   one stochastic run, and their ratio. The teacher's cost is a separate line (both arms need it).
 
-Runs are cached by a key, the SHA-1 of their fully resolved config (work dir excluded): a run
-whose folder holds ``study_result.json`` with the same key is not trained again; a folder
-without one (a crash, a kill -9) is moved aside (``<run>.crashed-N``, logs kept) and the run is
-redone; a failed run is never counted. Each run trains in a child process (``spawn``): a crash
-cannot take the study down.
+The report separates two questions (``mmkd_green/tau_estimators.py``): (a) what a grid user
+gets (per-seed choice, selection luck included) and (b) the τ effect (τ chosen by mean validation
+over seeds and leave-one-seed-out, against every sampler, paired, with intervals), a same-cost
+best-of-k control, the ANOVA over τ and the minimum detectable difference; the cost with and
+without the teacher from medians, with slow runs flagged (``mmkd_green/tau_cost.py``).
+
+Before any training the study is checked (``mmkd_green/tau_study_checks.py``): values, bf16,
+readable data, and no validation image in a training split (student's or teacher's).
+
+Runs are cached by a key (``mmkd_green/run_cache_key.py``: resolved config without cosmetic
+fields, code version, torch version, teacher checkpoint SHA-1): a run whose folder holds
+``study_result.json`` with the same key is not trained again (a teacher also needs its
+checkpoint, else it is retrained); a folder without one (a crash, a kill -9) is moved aside
+(``<run>.crashed-N``, logs kept) and the run is redone. A run is trained under an exclusive lock
+(``<run>.lock``): a second study on the same ``--out`` waits for it and then reads its result.
+Each run trains in a child process (``spawn``) that stops if its parent is gone (checked after
+arming PR_SET_PDEATHSIG); a failed run is recorded (``study_failed.json``), never counted, and the
+study goes on with the other runs (a failed teacher stops it: every KD run needs it).
 """
 import copy
 import csv
-import hashlib
 import json
-import math
 import multiprocessing
 import os
 import os.path as osp
@@ -43,18 +54,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.config import Config
 
-from mmkd_green import apis
-from mmkd_green.energy.records import to_jsonable, write_json_atomic
+from mmkd_green import apis, run_cache_key, tau_cost, tau_estimators, tau_study_checks
+from mmkd_green.energy.records import write_json_atomic
+from mmkd_green.utils.run_lock import RunLock
 
 RESULT_FILE = 'study_result.json'
+FAILED_FILE = 'study_failed.json'
 COST_KEYS = ('energy_kwh', 'energy_kwh_it', 'co2_g', 'seconds', 'train_flops')
 PAPER_GRID_RUNS = 20
-TABLE_COST_KEYS = ('energy_kwh', 'co2_g', 'train_flops', 'seconds')
-# two-sided 95 % Student t quantiles t_{0.975, df}, df = 1 .. 30
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-VOLATILE_KEYS = ('work_dir', 'experiment_name', 'launcher')
 
 
 @dataclass
@@ -69,15 +76,17 @@ class RunSpec:
     seed: Optional[int] = None
     key: str = ''
     work_dir: str = ''
+    code_version: str = 'source'   # run_cache_key.code_version mode of the key
 
 
-def config_key(cfg: Config) -> str:
-    """SHA-1 of the resolved config minus the fields that name where/how it runs."""
-    d = copy.deepcopy(cfg.to_dict())
-    for k in VOLATILE_KEYS:
-        d.pop(k, None)
-    text = json.dumps(to_jsonable(d), sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()
+def config_key(cfg: Config, teacher_sha1: Optional[str] = None, code_version: str = 'source'
+               ) -> str:
+    """The run's cache key (``run_cache_key.run_key``); the teacher checkpoint path is not part
+    of it, the checkpoint's SHA-1 is."""
+    cfg = copy.deepcopy(cfg)
+    if 'model' in cfg and 'teacher_ckpt' in cfg.model:
+        cfg.model.pop('teacher_ckpt')
+    return run_cache_key.run_key(cfg, teacher_sha1, code_version)
 
 
 def _rel(study_path: str, path: str) -> str:
@@ -101,12 +110,8 @@ def load_study(path: str, overrides: Optional[dict] = None) -> Config:
     for key in ('teacher', 'arms', 'taus', 'stochastic', 'seeds'):
         if key not in study:
             raise KeyError(f'{path}: a study config needs `{key}` (see configs/tau_study/cpu.py)')
-    taus = [float(t) for t in study.taus]
-    if any(not (t > 0 and math.isfinite(t)) for t in taus) or len(set(taus)) != len(taus):
-        raise ValueError(f'{path}: grid τ values must be distinct, finite and > 0, got {taus}')
-    if not study.seeds:
-        raise ValueError(f'{path}: give at least one seed')
     study.study_path = path
+    tau_study_checks.check_values(study)
     return study
 
 
@@ -173,18 +178,39 @@ def _work_dir(out_dir: str, label: str, key: str) -> str:
     return osp.join(out_dir, 'runs', f'{label}-{key[:10]}')
 
 
-def plan(study: Config, out_dir: str) -> List[RunSpec]:
-    """Every run of the study in training order (teacher first), each with its key and folder."""
-    specs, teacher = [], None
-    if study.get('teacher'):
+def teacher_checkpoint(spec: RunSpec) -> str:
+    """The final checkpoint a teacher run leaves in its folder."""
+    return osp.join(spec.work_dir, f'epoch_{int(spec.cfg.train_cfg.max_epochs)}.pth')
+
+
+def _teacher_sha1(path: str) -> Optional[str]:
+    return run_cache_key.file_sha1(path) if osp.isfile(path) else None
+
+
+def plan(study: Config, out_dir: str, teacher: Optional[RunSpec] = None) -> List[RunSpec]:
+    """Every run of the study in training order (teacher first), each with its key and folder.
+
+    A KD run's key holds its teacher checkpoint's SHA-1. While the study's teacher is not
+    trained yet, its KD runs get a provisional key (``pending`` + the teacher's key) and
+    ``run_study`` plans again once the teacher exists, passing the ``teacher`` it trained (the
+    KD runs then point at that very run's checkpoint)."""
+    specs = []
+    mode = study.get('code_version', 'source')
+    if teacher is not None:
+        specs.append(teacher)
+    elif study.get('teacher'):
         t_part = dict(study.teacher)
         t_cfg = _run_config(study, t_part, t_part.get('seed', 0), '')
         teacher = RunSpec('teacher', 'teacher', t_cfg, seed=t_part.get('seed', 0))
-        teacher.key = config_key(t_cfg)
+        teacher.key = config_key(t_cfg, code_version=mode)
+        teacher.code_version = mode
         teacher.work_dir = t_cfg.work_dir = _work_dir(out_dir, 'teacher', teacher.key)
         specs.append(teacher)
-        t_epochs = int(t_cfg.train_cfg.max_epochs)
-        teacher_ckpt = osp.join(teacher.work_dir, f'epoch_{t_epochs}.pth')
+    if teacher is not None:
+        teacher_ckpt = teacher_checkpoint(teacher)
+        teacher_sha1 = (load_result(teacher) and _teacher_sha1(teacher_ckpt)) \
+            or f'pending teacher run {teacher.key}'
+    ext_sha1 = {}
     for seed in study.seeds:
         for arm, part in study.arms.items():
             runs = [(f'{arm}_tau{float(t):g}_s{seed}', 'grid', float(t), None,
@@ -192,21 +218,28 @@ def plan(study: Config, out_dir: str) -> List[RunSpec]:
             runs += [(f'{arm}_{name}_s{seed}', 'stochastic', None, name, dict(sampler))
                      for name, sampler in study.stochastic.items()]
             for label, kind, tau, sname, temperature in runs:
-                # the key names the teacher by its own key, not by where it was trained
-                extra = teacher and {'model.teacher_ckpt': f'teacher run {teacher.key}'}
-                cfg = _run_config(study, dict(part), seed, '', extra=extra)
+                cfg = _run_config(study, dict(part), seed, '')
                 cfg.temperature = temperature
                 check_selection_split(cfg, label)
                 spec = RunSpec(label, kind, cfg, arm=arm, tau=tau, sampler=sname, seed=int(seed))
-                spec.key = config_key(cfg)
                 if teacher is not None:
                     cfg.model.teacher_ckpt = teacher_ckpt
+                    sha1 = teacher_sha1
+                else:   # the KD config's own checkpoint (missing: refused by the checks)
+                    ckpt = cfg.model.get('teacher_ckpt') if 'model' in cfg else None
+                    if ckpt and ckpt not in ext_sha1:
+                        ext_sha1[ckpt] = _teacher_sha1(ckpt) or f'missing {ckpt}'
+                    sha1 = ext_sha1.get(ckpt)
+                spec.key = config_key(cfg, sha1, mode)
+                spec.code_version = mode
                 spec.work_dir = cfg.work_dir = _work_dir(out_dir, label, spec.key)
                 specs.append(spec)
     return specs
 
 
 def load_result(spec: RunSpec) -> Optional[dict]:
+    """The run's finished result with the run's key, or None (also for a file that holds no
+    result object, and for a teacher whose checkpoint is gone: it is retrained)."""
     path = osp.join(spec.work_dir, RESULT_FILE)
     if not osp.isfile(path):
         return None
@@ -215,7 +248,21 @@ def load_result(spec: RunSpec) -> Optional[dict]:
             res = json.load(f)
     except (OSError, ValueError):
         return None
-    return res if res.get('key') == spec.key and res.get('finished') else None
+    if not isinstance(res, dict) or res.get('key') != spec.key or not res.get('finished'):
+        return None
+    if spec.kind == 'teacher' and not osp.isfile(teacher_checkpoint(spec)):
+        return None
+    return res
+
+
+def load_failure(spec: RunSpec) -> Optional[dict]:
+    """The failure record of the run's last attempt, if it failed."""
+    try:
+        with open(osp.join(spec.work_dir, FAILED_FILE)) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return res if isinstance(res, dict) and res.get('key') == spec.key else None
 
 
 def _set_aside(work_dir: str) -> Optional[str]:
@@ -271,24 +318,31 @@ def train_and_score(spec: RunSpec, metric: str) -> dict:
                                                                      metric),
                test_metric=_metric(test, metric), epochs=totals.get('epochs'),
                wall_s=time.monotonic() - t0, temperature=spec.cfg.get('temperature'),
+               versions=run_cache_key.versions(spec.code_version),
+               git=run_cache_key.git_state(),
                **{k: totals.get(k) for k in COST_KEYS})
     write_json_atomic(osp.join(spec.work_dir, RESULT_FILE), res)
     return res
 
 
-def _die_with_parent() -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Linux: the run ends when the study process dies (even by kill -9), no orphan keeps
-    training."""
+    training. The parent may die before PR_SET_PDEATHSIG is armed (the signal then never comes):
+    after arming, a child whose parent is no longer ``parent_pid`` exits at once (code 3)."""
     try:
         import ctypes
         import signal
         ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent_pid:
+        print(f'τ study run: the study process {parent_pid} is gone; not training',
+              flush=True)
+        os._exit(3)
 
 
-def _child(spec: RunSpec, metric: str) -> None:
-    _die_with_parent()
+def _child(spec: RunSpec, metric: str, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     import mmkd_green  # noqa: F401  (registries in the fresh interpreter)
     from mmengine.utils import import_modules_from_strings
 
@@ -305,17 +359,45 @@ def _child(spec: RunSpec, metric: str) -> None:
     os._exit(0)
 
 
-def execute(spec: RunSpec, metric: str, fork: bool = True) -> dict:
-    """Run ``spec`` unless its result is cached; a failed run raises (and is never counted)."""
+class RunFailed(RuntimeError):
+    """A run that trained and failed (its record is in ``<run>/study_failed.json``)."""
+
+
+def execute(spec: RunSpec, metric: str, fork: bool = True, log=print) -> dict:
+    """Run ``spec`` unless its result is cached, holding the run's lock (a second process
+    waits, then reads the result). A failed run raises :class:`RunFailed` (never counted)."""
     cached = load_result(spec)
     if cached is not None:
         return dict(cached, cached=True, work_dir=spec.work_dir)
+    os.makedirs(osp.dirname(spec.work_dir), exist_ok=True)
+    lock = RunLock(spec.work_dir + '.lock')
+    if not lock.try_acquire():
+        log(f'run {spec.label} is being trained by another process (pid {lock.holder()}); '
+            f'waiting for it')
+        lock.acquire()
+    try:
+        cached = load_result(spec)       # the other process may have finished it
+        if cached is not None:
+            return dict(cached, cached=True, work_dir=spec.work_dir)
+        try:
+            return _train_locked(spec, metric, fork)
+        except Exception as e:
+            if osp.isdir(spec.work_dir):
+                write_json_atomic(osp.join(spec.work_dir, FAILED_FILE), dict(
+                    key=spec.key, label=spec.label, error=str(e), time=time.time()))
+            raise RunFailed(str(e)) from e
+    finally:
+        lock.release()
+
+
+def _train_locked(spec: RunSpec, metric: str, fork: bool) -> dict:
     _set_aside(spec.work_dir)
     os.makedirs(spec.work_dir, exist_ok=True)
     if fork:
         # a fresh interpreter: a forked child of a process that has run torch's OpenMP pool
         # can deadlock in its first parallel kernel
-        proc = multiprocessing.get_context('spawn').Process(target=_child, args=(spec, metric))
+        proc = multiprocessing.get_context('spawn').Process(target=_child,
+                                                            args=(spec, metric, os.getpid()))
         proc.start()
         try:
             proc.join()
@@ -325,7 +407,9 @@ def execute(spec: RunSpec, metric: str, fork: bool = True) -> dict:
                 proc.join(10)
         if proc.exitcode != 0:
             raise RuntimeError(f'run {spec.label} failed (exit code {proc.exitcode}); its logs '
-                               f'are in {spec.work_dir}. Rerun the study to retry it.')
+                               f'are in {spec.work_dir}. The study\'s inputs were checked before '
+                               f'training, so a rerun retries it (it fails again if the cause '
+                               f'is in the log, not in the machine)')
     else:
         train_and_score(spec, metric)
     res = load_result(spec)
@@ -336,20 +420,43 @@ def execute(spec: RunSpec, metric: str, fork: bool = True) -> dict:
 
 def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
               progress: bool = True, fork: bool = True,
-              max_grid_kwh: Optional[float] = None) -> dict:
+              max_grid_kwh: Optional[float] = None, checked: bool = False) -> dict:
     """Train every run of the study (cached ones skipped) under ``out_dir/runs/``, then write
     the report into ``report_dir`` (default ``out_dir``). Studies sharing ``out_dir`` share
-    identical runs (e.g. the teacher)."""
+    identical runs (e.g. the teacher). ``checked``: :func:`check_before_training` already ran."""
     from tqdm import tqdm
+    tau_study_checks.check_max_grid_kwh(max_grid_kwh)
     report_dir = report_dir or out_dir
-    os.makedirs(report_dir, exist_ok=True)
     specs = plan(study, out_dir)
+    if not checked:
+        check_before_training(study, specs)
+    os.makedirs(report_dir, exist_ok=True)
     metric = study.get('metric', 'accuracy')
-    results, announced = [], False
-    bar = tqdm(specs, desc='τ study', unit='run', disable=not progress, dynamic_ncols=True)
-    for spec in bar:
-        bar.set_postfix_str(spec.label)
-        res = execute(spec, metric, fork=fork)
+    results, failed, announced = [], [], False
+    if specs and specs[0].kind == 'teacher':
+        try:
+            results.append(execute(specs[0], metric, fork=fork))
+        except RunFailed as e:
+            raise RuntimeError(f'the teacher failed, so no KD run can start: {e}') from e
+        specs = plan(study, out_dir, teacher=specs[0])[1:]   # KD keys: the teacher's SHA-1
+    cached = {s.label: load_result(s) for s in specs}
+    todo = [s for s in specs if cached[s.label] is None]
+    # the bar (and its ETA) counts only the runs to train: cached runs take no time
+    bar = tqdm(total=len(todo), desc=f'τ study ({len(specs) - len(todo)} runs cached)',
+               unit='run', disable=not progress, dynamic_ncols=True)
+    for spec in specs:
+        if cached[spec.label] is not None:
+            res = dict(cached[spec.label], cached=True, work_dir=spec.work_dir)
+        else:
+            bar.set_postfix_str(spec.label)
+            try:
+                res = execute(spec, metric, fork=fork, log=bar.write)
+            except RunFailed as e:
+                failed.append(dict(label=spec.label, error=str(e)))
+                bar.write(f'run {spec.label} failed; the study goes on with the others: {e}')
+                bar.update(1)
+                continue
+            bar.update(1)
         results.append(res)
         if res['kind'] == 'grid' and (not announced or max_grid_kwh is not None):
             forecast = predicted_grid(study, results)
@@ -359,8 +466,36 @@ def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
             check_grid_budget(forecast, max_grid_kwh)
     bar.close()
     report = summarize(study, results)
+    report['failed'] = failed
+    report['incomplete'] = incomplete_grids(study, plan(study, out_dir))
     report['tables'] = write_report(report, report_dir)
     return report
+
+
+def check_before_training(study: Config, specs: List[RunSpec],
+                          bf16_supported: Optional[bool] = None) -> None:
+    """``tau_study_checks``: bf16, readable data, no validation image in a training split."""
+    tau_study_checks.check_bf16(specs, bf16_supported)
+    tau_study_checks.check_data_and_splits(study, specs)
+
+
+def incomplete_grids(study: Config, specs: List[RunSpec]) -> List[dict]:
+    """Per arm and seed whose runs are not all finished: the missing and the failed labels."""
+    out = []
+    teacher = next((s for s in specs if s.kind == 'teacher'), None)
+    if teacher is not None and load_result(teacher) is None:
+        out.append(dict(arm=None, seed=teacher.seed, missing=['teacher'], failed=[]))
+    groups: Dict[tuple, List[RunSpec]] = {}
+    for s in specs:
+        if s.kind != 'teacher':
+            groups.setdefault((s.arm, s.seed), []).append(s)
+    for (arm, seed), group in groups.items():
+        missing = [s.label for s in group if load_result(s) is None]
+        if missing:
+            out.append(dict(arm=arm, seed=seed, missing=missing,
+                            failed=[s.label for s in group if s.label in missing
+                                    and load_failure(s) is not None]))
+    return out
 
 
 def predicted_grid(study: Config, results: List[dict]) -> Optional[dict]:
@@ -404,16 +539,7 @@ def mean_std(values: Sequence[float]) -> dict:
                 n=int(len(v)))
 
 
-def paired_interval(diffs: Sequence[float]) -> dict:
-    """Mean of paired differences with its two-sided 95 % Student-t interval."""
-    d = np.asarray(diffs, dtype=float)
-    out = dict(mean=float(d.mean()) if len(d) else None, n=int(len(d)), values=d.tolist())
-    if len(d) > 1:
-        half = T975[min(len(d) - 1, len(T975)) - 1] * d.std(ddof=1) / math.sqrt(len(d))
-        out.update(low=float(d.mean() - half), high=float(d.mean() + half))
-    else:
-        out.update(low=None, high=None)
-    return out
+paired_interval = tau_estimators.paired_interval
 
 
 def _cost(rows: List[dict]) -> dict:
@@ -466,7 +592,12 @@ def summarize(study: Config, results: List[dict]) -> dict:
             ratios[name] = {
                 'grid_run': {k: _ratio(grid_cost[k]['mean'], st['cost'][k]) for k in COST_KEYS},
                 'paper_grid': {k: _ratio(paper[k], st['cost'][k]) for k in COST_KEYS}}
-        arms[arm] = dict(grid=grid, selected_per_seed=selected,
+        arms[arm] = dict(estimates=tau_estimators.estimate_arm(
+                             rows, study.taus, list(study.stochastic),
+                             control_ks=study.get('control_ks', (2, 3))),
+                         cost=tau_cost.arm_cost(rows, teacher, len(study.taus),
+                                                list(study.stochastic)),
+                         grid=grid, selected_per_seed=selected,
                          selected_test=mean_std([v['test'] for v in selected.values()]),
                          tau_by_mean_val=by_mean and by_mean['tau'], stochastic=stochastic,
                          grid_runs_per_seed=len(grid), grid_cost_per_seed=grid_cost,
@@ -537,20 +668,77 @@ def report_markdown(report: dict) -> str:
             lines.append(f'| {name} | {_pct(st["test"], dg)} | '
                          f'{"" if d["mean"] is None else format(d["mean"], f"+.{dg}f")}{ci} '
                          f'(n = {d["n"]}) |')
-        gc = {k: v['mean'] for k, v in a['grid_cost_per_seed'].items()}
-        rows = [(f'grid as run ({a["grid_runs_per_seed"]} runs, mean over seeds)', gc),
-                (f'paper grid ({PAPER_GRID_RUNS} runs = measured mean per run × '
-                 f'{PAPER_GRID_RUNS})', a['paper_grid_cost'])]
-        rows += [(f'one stochastic run ({name})', st['cost'])
-                 for name, st in a['stochastic'].items()]
-        for name, r in a['ratios'].items():
-            rows += [(f'ratio grid as run / {name}', r['grid_run']),
-                     (f'ratio paper grid / {name}', r['paper_grid'])]
-        lines += ['', '| cost | kWh | g CO2-eq | train FLOPs | seconds |', '|---|---|---|---|---|']
-        lines += [f'| {label} | ' + ' | '.join(_g(c[k]) for k in TABLE_COST_KEYS) + ' |'
-                  for label, c in rows]
+        if a.get('estimates'):
+            lines += [''] + estimates_markdown(a['estimates'], dg)
+        if a.get('cost'):
+            lines += ['', '### Cost (medians; end to end = with the teacher)', '']
+            lines += tau_cost.cost_markdown(a['cost'])
+            lines += ['', 'Teacher-logit sharing (one teacher forward per seed and iteration for '
+                      'all runs of a seed) is not implemented: every run above computes its own '
+                      'teacher forward, as users run a grid today. It would make the grid cheaper '
+                      'as well as the single run, so these ratios are those of the grid as run '
+                      'today.']
         lines.append('')
+    if report.get('failed'):
+        lines += ['## Failed runs (not counted; a rerun retries them)', '']
+        lines += [f'- {f["label"]}: {f["error"]}' for f in report['failed']] + ['']
+    if report.get('incomplete'):
+        lines += ['## Incomplete grids', '']
+        lines += [f'- arm {g["arm"]}, seed {g["seed"]}: missing {", ".join(g["missing"])}'
+                  + (f' (failed: {", ".join(g["failed"])})' if g['failed'] else '')
+                  for g in report['incomplete']] + ['']
     return '\n'.join(lines) + '\n'
+
+
+def _iv(d: dict, dg: int) -> str:
+    if d.get('mean') is None:
+        return 'n/a'
+    ci = '' if d.get('low') is None else f' [{d["low"]:+.{dg}f}, {d["high"]:+.{dg}f}]'
+    return f'{d["mean"]:+.{dg}f}{ci}'
+
+
+def estimates_markdown(e: dict, dg: int = 2) -> List[str]:
+    """(a) and (b) of ``tau_estimators`` as markdown lines (differences: stochastic − grid)."""
+    n = e['n_seeds']
+    lines = [f'### (a) What a grid user gets (per-seed choice on validation, selection luck '
+             f'included; {n} seeds with a complete grid)', '']
+    lines.append('Chosen τ per seed: ' + ', '.join(
+        f'seed {s}: τ = {v["tau"]:g} (test {v["test"]:.{dg}f})'
+        for s, v in e['per_seed_choice'].items()) + (
+        '' if e['per_seed_choice_mean'] is None else
+        f'; mean {e["per_seed_choice_mean"]:.{dg}f}.'))
+    lines += ['', '| sampler | stochastic − per-seed choice, 95 % t-interval | reading |',
+              '|---|---|---|']
+    for q, r in e['samplers'].items():
+        lines.append(f'| {q} | {_iv(r["vs_per_seed_choice"], dg)} | '
+                     f'{r["vs_per_seed_choice"]["verdict"]} |')
+    lines += ['', 'Same-cost control, luck on both sides: the best of k stochastic runs '
+              '(k seeds) chosen on validation, against the per-seed grid choice:', '',
+              '| sampler | k | E[best of k] test | best of k − per-seed choice, 95 % t-interval '
+              '(cyclic windows, approximate) | note |', '|---|---|---|---|---|']
+    for q, r in e['samplers'].items():
+        for c in r['best_of_k']:
+            lines.append(f'| {q} | {c["k"]} | {_g(c["expected_best"], f".{dg}f")} | '
+                         f'{_iv(c["diff_vs_per_seed_choice"], dg)} | {c["note"] or ""} |')
+    loso = ', '.join(f'seed {s}: τ = {t:g}' for s, t in e['loso_choice'].items())
+    lines += ['', '### (b) The τ effect (selection luck removed from the comparison)', '',
+              f'τ chosen by mean validation over the seeds: '
+              f'{"n/a" if e["tau_by_mean"] is None else format(e["tau_by_mean"], "g")}; '
+              f'leave one seed out: {loso or "n/a (needs 2 seeds)"}.', '',
+              '| sampler | stochastic − τ by mean validation | stochastic − leave-one-seed-out τ '
+              '| reading (leave-one-seed-out) | detectable difference (its paired sd) |',
+              '|---|---|---|---|---|']
+    for q, r in e['samplers'].items():
+        lines.append(f'| {q} | {_iv(r["vs_by_mean"], dg)} | {_iv(r["vs_loso"], dg)} | '
+                     f'{r["vs_loso"]["verdict"]} | {_g(r["vs_loso"]["mdd"], f".{dg}f")} |')
+    an = e['anova']
+    lines += ['', f'One-way ANOVA of the test score over τ: F({an["df_between"]}, '
+              f'{an["df_within"]}) = {_g(an["F"], ".2f")}, p = {_g(an["p"], ".3g")}; run-to-run '
+              f'σ within τ = {_g(an["sigma_within"], f".{dg}f")}. Smallest paired difference '
+              f'these {n} seeds detect (two-sided α = {e["alpha"]:g}, power {e["power"]:g}, '
+              f'paired sd = √2 σ): {_g(e["study_mdd"], f".{dg}f")}. Intervals that hold 0 do '
+              f'not show parity: differences up to their ends remain possible.']
+    return lines
 
 
 def write_report(report: dict, out_dir: str) -> Dict[str, str]:
@@ -621,8 +809,18 @@ def plot_report(report: dict, out_dir: str) -> Dict[str, str]:
 
 
 def report_from_finished(study: Config, out_dir: str, report_dir: Optional[str] = None) -> dict:
-    """The report over the runs of the study that have finished so far (nothing is trained)."""
-    results = [r for r in (load_result(s) for s in plan(study, out_dir)) if r is not None]
+    """The report over the runs of the study that have finished so far (nothing is trained),
+    naming the grids that are incomplete (``report['incomplete']``)."""
+    runs_dir = osp.join(out_dir, 'runs')
+    if not osp.isdir(runs_dir):
+        raise FileNotFoundError(f'--report-only: no runs under {runs_dir}: nothing has been trained '
+                                f'into {out_dir} yet. Start the study (without --report-only), or '
+                                f'point --out at the folder of an earlier study')
+    specs = plan(study, out_dir)
+    results = [dict(r, work_dir=s.work_dir) for s, r in ((s, load_result(s)) for s in specs)
+               if r is not None]
     report = summarize(study, results)
+    report['failed'] = []
+    report['incomplete'] = incomplete_grids(study, specs)
     report['tables'] = write_report(report, report_dir or out_dir)
     return report

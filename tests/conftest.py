@@ -9,6 +9,7 @@ another's helpers). ``tests/fixtures/`` is the one package: configs import
 """
 import os
 import os.path as osp
+import signal
 import socket
 import sys
 
@@ -24,6 +25,19 @@ for _name in sorted(os.listdir(osp.join(ROOT, 'tests'))):
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 SHARED_DATA = osp.join(ROOT, '..', 'shared', 'data')
+
+
+def _become_subreaper() -> None:
+    """Orphaned grandchildren (a killed launcher's ranks) become pytest's children, so that the
+    end-of-test sweep below finds and kills them (Linux ``PR_SET_CHILD_SUBREAPER``)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+_become_subreaper()
 
 
 @pytest.fixture(scope='session')
@@ -47,6 +61,48 @@ def free_port():
             s.bind(('127.0.0.1', 0))
             return s.getsockname()[1]
     return port
+
+
+def _descendants(pid: int) -> list:
+    """Pids of the live descendants of ``pid`` (from /proc), children first."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                stat = f.read()
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(')', 1)[1].split()
+        if fields[0] != 'Z' and b'resource_tracker' not in cmd and b'forkserver' not in cmd:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test(request):
+    """Nothing a test starts outlives it: children still alive at its end are killed (and the
+    test is told). Children started through ``tests.fixtures.limits`` also die with pytest."""
+    yield
+    if not osp.isdir('/proc'):
+        return
+    left = _descendants(os.getpid())
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if left:
+        import warnings
+        warnings.warn(f'{request.node.nodeid} left {len(left)} child process(es) running: killed')
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,11 @@ run (``ratio grid/<run>``); it refuses to compute a ratio from a run that did no
 ``final`` line: crashed, killed, still running) unless ``--allow-unfinished``. The table shows,
 per run, whether it finished and how each energy component was obtained (measured by NVML/RAPL,
 estimated, unavailable). Runs whose folders have the same name are told apart by their parent
-folders. Writes ``carbon_report.md``, ``carbon_report.csv``,
+folders. Each folder is read on its own: one without readable records (e.g. crashed before the
+meter started) is skipped and named on stderr, bad lines of a ``carbon.jsonl`` (not UTF-8, not
+JSON, ``null``, a number stored as text) are skipped and named, and ``<run>.crashed-N`` folders
+(attempts the τ study moved aside) are listed as ``crashed``, outside the grid total and the
+ratios. Writes ``carbon_report.md``, ``carbon_report.csv``,
 ``energy_per_epoch.png``, ``cumulative_co2.png`` and ``tau_histogram.png`` to ``--out``.
 """
 import argparse
@@ -40,14 +44,18 @@ def main(argv=None):
     from mmkd_green.energy.plots import plot_all
     from mmkd_green.energy.report import (UnfinishedRunsError, build_table, load_run_records,
                                           table_csv, table_markdown)
-    missing = [d for d in args.run_dirs if not osp.isdir(d)]
-    if missing:
-        raise SystemExit(f'not a folder: {", ".join(missing)}')
+    notes = [f'{d}: skipped (not a folder)' for d in args.run_dirs if not osp.isdir(d)]
+    folders = [d for d in args.run_dirs if osp.isdir(d)]
+    if not folders:
+        raise ValueError(f'carbon_report: no run folder among {", ".join(args.run_dirs)}')
     try:
-        rows, runs = build_table(args.run_dirs, args.group_by_glob, args.metric,
-                                 allow_unfinished=args.allow_unfinished)
+        rows, runs = build_table(folders, args.group_by_glob, args.metric,
+                                 allow_unfinished=args.allow_unfinished, notes=notes)
     except UnfinishedRunsError as err:
         raise SystemExit(f'carbon_report: {err}')
+    finally:
+        for note in notes:     # per folder: what was skipped, before the table or the error
+            print(f'carbon_report: {note}', file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     markdown = table_markdown(rows)
     with open(osp.join(args.out, 'carbon_report.md'), 'w') as f:
@@ -62,4 +70,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mmkd_green.utils.cli import run_cli
+    run_cli(main)

@@ -132,4 +132,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from mmkd_green.utils.cli import run_cli
+    run_cli(main)

@@ -11,4 +11,5 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from dfkd import main  # noqa: E402
 
 if __name__ == '__main__':
-    main(method='cmi')
+    from mmkd_green.utils.cli import run_cli
+    run_cli(main, method='cmi')

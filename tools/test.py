@@ -18,7 +18,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    finally:
-        apis.shutdown_distributed()
+    from mmkd_green.utils.cli import run_cli
+    run_cli(main, cleanup=apis.shutdown_distributed)

@@ -1,6 +1,7 @@
 """The τ study: the paper's fixed-τ grid against stochastic τ, with costs (one tool, resumable).
 
-    python tools/tune_temperature.py --profile cpu            # HKD, real CIFAR-10, <= 90 min, 2 cores
+    python tools/tune_temperature.py --profile cpu            # HKD, real CIFAR-10, 5 seeds, <= 120 min
+    python tools/tune_temperature.py --profile cpu-2epoch     # the earlier 3-seed, 2-epoch profile
     python tools/tune_temperature.py --profile cpu-losses     # CMC (2 forms) and DML, <= 60 min
     python tools/tune_temperature.py --profile paper --data-root data/cifar10   # a GPU's job
     python tools/tune_temperature.py --profile bccd           # detection: SSD KD on real BCCD
@@ -23,10 +24,10 @@ sys.path.insert(0, ROOT)   # run from a checkout
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mmkd_green import tau_study  # noqa: E402
+from mmkd_green import tau_study, tau_study_checks  # noqa: E402
 
-PROFILES = {'cpu': 'cpu.py', 'cpu-losses': 'cpu_losses.py', 'paper': 'paper.py',
-            'bccd': 'bccd.py'}
+PROFILES = {'cpu': 'cpu.py', 'cpu-2epoch': 'cpu_2epoch.py', 'cpu-losses': 'cpu_losses.py',
+            'paper': 'paper.py', 'bccd': 'bccd.py'}
 
 
 def parse_args(argv=None):
@@ -48,6 +49,10 @@ def parse_args(argv=None):
                    help='stop (finished runs kept) once the grid is predicted to exceed this')
     p.add_argument('--report-only', action='store_true',
                    help='write the report from the finished runs; train nothing')
+    p.add_argument('--code-version', choices=('source', 'package'),
+                   help='what of the code the cache key holds: the mmkd_green sources\' SHA-1 '
+                        '(default) or only the package version (keep finished runs across edits '
+                        'you know do not change them)')
     p.add_argument('--no-fork', action='store_true', help='train in this process (debugging)')
     args = p.parse_args(argv)
     if bool(args.study) == bool(args.profile):
@@ -61,19 +66,38 @@ def main(argv=None):
     args = parse_args(argv)
     path = args.study or osp.join(ROOT, 'configs', 'tau_study', PROFILES[args.profile])
     name = args.profile or osp.splitext(osp.basename(path))[0]
-    study = tau_study.load_study(path, dict(data_root=args.data_root, taus=args.taus,
-                                            seeds=args.seeds, cfg_options=args.cfg_options))
+    try:
+        tau_study_checks.check_max_grid_kwh(args.max_grid_kwh)
+        study = tau_study.load_study(path, dict(data_root=args.data_root, taus=args.taus,
+                                                seeds=args.seeds, cfg_options=args.cfg_options,
+                                                code_version=args.code_version))
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        sys.exit(f'tune_temperature: {e}')
     report_dir = osp.join(args.out, name)
     if args.report_only:
-        report = tau_study.report_from_finished(study, args.out, report_dir)
+        try:
+            report = tau_study.report_from_finished(study, args.out, report_dir)
+        except FileNotFoundError as e:
+            sys.exit(f'tune_temperature: {e}')
     else:
+        try:    # bad input is refused here, before any training
+            tau_study.check_before_training(study, tau_study.plan(study, args.out))
+        except (ValueError, FileNotFoundError, RuntimeError) as e:
+            sys.exit(f'tune_temperature: {e}')
         report = tau_study.run_study(study, args.out, report_dir, fork=not args.no_fork,
-                                     max_grid_kwh=args.max_grid_kwh)
+                                     max_grid_kwh=args.max_grid_kwh, checked=True)
     with open(report['tables']['md']) as f:
         print(f.read())
     print(f'report: {report["tables"]}')
+    for g in report.get('incomplete') or []:
+        print(f'incomplete: arm {g["arm"]}, seed {g["seed"]}: {len(g["missing"])} run(s) missing'
+              + (f', {len(g["failed"])} failed' if g['failed'] else ''))
+    if report.get('failed'):
+        sys.exit(f'tune_temperature: {len(report["failed"])} run(s) failed (listed above, not '
+                 f'counted); rerun the same command to retry them, finished runs are kept')
     return report
 
 
 if __name__ == '__main__':
-    main()
+    from mmkd_green.utils.cli import run_cli
+    run_cli(main)

@@ -1,8 +1,8 @@
 # τ study, CPU profile for the other losses: CMC (probability and logit forms) and DML with
-# τ in {2, 4, 8, 16} and the stochastic run, 2 seeds, on the cpu profile's data, teacher and
+# τ in {2, 4, 8, 16} and the stochastic run, 2 seeds, on the cpu-2epoch profile's data, teacher and
 # student (sized for <= 60 min on a 2-core CPU):
 #   python tools/tune_temperature.py --profile cpu-losses
-_base_ = ['./cpu.py']
+_base_ = ['./cpu_2epoch.py']
 seeds = [0, 1]
 taus = [2, 4, 8, 16]
 stochastic = dict(_delete_=True, uniform=dict(type='UniformTemperature', low=2.0, high=20.0))

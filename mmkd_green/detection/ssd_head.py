@@ -24,6 +24,8 @@ from mmdet.models.dense_heads import SSDHead
 from mmdet.models.utils import multi_apply
 from mmdet.registry import MODELS
 
+from .hard_negatives import hard_negative_mask
+
 
 @MODELS.register_module()
 class SafeSSDHead(SSDHead):
@@ -84,21 +86,15 @@ class SafeSSDHead(SSDHead):
     def mined_mask(self, cls_scores: torch.Tensor, labels: torch.Tensor,
                    label_weights: torch.Tensor, neg_pos_ratio=None) -> torch.Tensor:
         """``(B, A)`` bool: positive anchors plus, per image, the ``neg_pos_ratio × #pos``
-        negatives with the highest cross-entropy (the anchors SSD's classification loss sums)."""
+        negatives with the highest cross-entropy (the anchors SSD's classification loss sums),
+        for the whole batch at once (:func:`.hard_negatives.hard_negative_mask`)."""
         ratio = self.train_cfg['neg_pos_ratio'] if neg_pos_ratio is None else neg_pos_ratio
         with torch.no_grad():
             ce = F.cross_entropy(cls_scores.detach().flatten(0, 1), labels.flatten(),
                                  reduction='none').view_as(labels) * label_weights
             pos = (labels >= 0) & (labels < self.num_classes)
             neg = labels == self.num_classes
-            mask = pos.clone()
-            for i in range(labels.size(0)):
-                k = min(int(ratio * int(pos[i].sum())), int(neg[i].sum()))
-                if k > 0:
-                    neg_idx = neg[i].nonzero(as_tuple=False).view(-1)
-                    top = ce[i, neg_idx].topk(k).indices
-                    mask[i, neg_idx[top]] = True
-        return mask
+            return hard_negative_mask(ce, pos, neg, ratio)
 
     def loss_by_feat(self, cls_scores, bbox_preds, batch_gt_instances, batch_img_metas,
                      batch_gt_instances_ignore=None):

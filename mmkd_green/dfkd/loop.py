@@ -174,9 +174,13 @@ class DataFreeTrainLoop(EpochBasedTrainLoop):
             bar = tqdm(total=model.synthesizer.iterations, leave=False, dynamic_ncols=True,
                        desc=f'epoch {self._epoch + 1} synthesis {round_idx + 1}')
 
+            every = max(1, model.synthesizer.iterations // 10)
+
             def callback(step, losses):
                 bar.update(1)
-                bar.set_postfix({k: f'{v:.3g}' for k, v in losses.items()}, refresh=False)
+                if (step + 1) % every == 0:   # reading the loss tensors is a host sync
+                    bar.set_postfix({k: f'{float(v):.3g}' for k, v in losses.items()},
+                                    refresh=False)
         try:
             if self.count_flops:
                 out, self.synthesis_flops_per_round = self.synthesis_flops(

@@ -9,7 +9,8 @@ After every train epoch (iteration loops: every interval) the run stops when
 at the end of the current epoch: the loop's ``max_epochs`` (``max_iters``) is set to the current
 one, so mmengine's ``CheckpointHook(save_last=True)`` (the default) saves the checkpoint and the
 validation of that epoch runs as at any run's end. The run is resumable with ``--resume`` and a
-higher budget: the budget covers the whole run, every attempt's energy counted.
+higher budget: the budget covers the whole run, every attempt's energy counted. After the last
+epoch (nothing left to stop) a spend over the budget is reported (:meth:`CarbonBudget.overspent`).
 """
 import math
 from typing import Optional
@@ -53,6 +54,18 @@ class CarbonBudget:
                 return (f'earlier attempts spent {spent[key]:.4g} {label}; one more epoch like '
                         f'the last (~{last_unit[key]:.4g} {label}) would exceed the budget '
                         f'{limit:.4g} {label}')
+        return None
+
+    def overspent(self, spent: dict) -> Optional[str]:
+        """After the last epoch (nothing left to stop): how far ``spent`` exceeds a budget, or
+        ``None``. The ratio is ``spent / budget``."""
+        for key, limit, label in self._limits():
+            if spent[key] > limit:
+                return (f'the run spent {spent[key]:.4g} {label}, {spent[key] / limit:.3g}x the '
+                        f'budget {limit:.4g} {label}, by the end of its last epoch, with nothing '
+                        f'left to stop: a budget is checked at the end of each epoch, so a '
+                        f'run\'s first (or only) epoch always runs whole (to check sooner, use '
+                        f'an iteration-based loop with a small `interval`)')
         return None
 
     def verdict(self, forecast: dict, predicted: bool) -> Optional[str]:

@@ -67,6 +67,8 @@ class RunForecaster:
         self.ledger: Optional[PhaseLedger] = None
         self.predicted: Optional[dict] = None
         self.stop_reason: Optional[str] = None
+        self.exceeded: Optional[str] = None        # the last unit went over the budget
+        self.no_prediction: Optional[str] = None   # why this attempt cannot predict
         self._pending = False
         self._before_val = None
         self._write_failed = False
@@ -107,19 +109,23 @@ class RunForecaster:
                     val_train_ratio=ratio, unit='epoch' if self.by_epoch else 'interval')
 
     def _earlier(self) -> dict:
-        """Cost of the run's earlier attempts (rank 0: its records; other sessions)."""
-        from .records import read_records
+        """Cost of the run's earlier attempts (rank 0: its records; other sessions).
+
+        No record file: nothing earlier. Lines that cannot be read are skipped and named in
+        ``skipped`` (their energy is unknown); a file that cannot be read raises."""
+        from .records import describe_problems, read_records_checked
         from .report import aggregate
         try:
-            records, _ = read_records(self.jsonl)
-        except OSError:
+            records, problems = read_records_checked(self.jsonl)
+        except FileNotFoundError:
             return dict(energy_j_it=0.0, seconds=0.0, last_unit_j=0.0)
         earlier = [r for r in records if r.get('session') != self.session]
         totals = aggregate(earlier)
         units = [r for r in earlier if r.get('type') == 'epoch']
         return dict(energy_j_it=totals['energy_kwh_it'] * JOULES_PER_KWH,
                     seconds=totals['seconds'],
-                    last_unit_j=(units[-1].get('energy_j_it') or 0.0) if units else 0.0)
+                    last_unit_j=(units[-1].get('energy_j_it') or 0.0) if units else 0.0,
+                    skipped=describe_problems(self.jsonl, problems) if problems else None)
 
     def _write(self, runner, record: dict) -> None:
         """Append on rank 0; a failure is logged once and never stops training."""
@@ -140,9 +146,19 @@ class RunForecaster:
             payload = dict(ledger=self.ledger.snapshot())
             if runner.rank == 0:
                 payload.update(pue=self.meter.pue, carbon_intensity=self.meter.carbon_intensity,
-                               earlier=self._earlier() if with_earlier else None)
+                               earlier=None)
+                if with_earlier:
+                    try:
+                        payload['earlier'] = self._earlier()
+                    except Exception as err:   # noqa: BLE001  (unknown: see attempt_start)
+                        payload['earlier'] = dict(error=f'{type(err).__name__}: {err}')
         except Exception as err:   # noqa: BLE001  (reach the collective on every rank)
             payload = dict(ledger=None, error=repr(err))
+            if 'gather' not in self._failed:
+                self._failed.add('gather')
+                runner.logger.warning(f'CarbonFootprintHook: rank {runner.rank} could not file '
+                                      f'its cost ledger ({err!r}); no forecast or budget check '
+                                      f'while it fails (logged once)')
         parts = all_gather(payload)
         head = parts[0]
         if any(p.get('ledger') is None for p in parts) or 'pue' not in head:
@@ -156,8 +172,20 @@ class RunForecaster:
             return
         self.plan = self._plan(runner)
         _, head = self._gather(runner, with_earlier=True)
-        self.earlier = head.get('earlier') or dict(energy_j_it=0.0, seconds=0.0, last_unit_j=0.0)
-        if self.budget.active and 'pue' in head:
+        earlier = head.get('earlier') or dict(error=head.get('error', 'rank 0 sent no records'))
+        unknown = earlier.get('error') or earlier.get('skipped')
+        self.earlier = dict(energy_j_it=0.0, seconds=0.0, last_unit_j=0.0) \
+            if earlier.get('error') else earlier
+        self._say_when_no_prediction(runner)
+        if unknown:
+            runner.logger.warning(f'CarbonFootprintHook: the earlier attempts\' records were '
+                                  f'not all read: {unknown}')
+        if unknown and self.budget.active:
+            self._stop(runner, f'the spend of earlier attempts is unknown ({unknown}); with a '
+                       f'budget set the run stops rather than count it as 0. Fix: repair or '
+                       f'delete those lines of {self.jsonl} (or the file, if no earlier attempt '
+                       f'counts), then resume', before_any=True)
+        elif self.budget.active and 'pue' in head:
             kwh = head['pue'] * self.earlier['energy_j_it'] / JOULES_PER_KWH
             step = head['pue'] * self.earlier['last_unit_j'] / JOULES_PER_KWH
             reason = self.budget.exhausted(
@@ -170,6 +198,23 @@ class RunForecaster:
                 'CarbonFootprintHook: a budget is set but no CheckpointHook(save_last=True) is '
                 'registered, so a budget stop leaves no checkpoint of its last epoch (mmengine\'s '
                 'default_hooks.checkpoint has save_last=True)')
+
+    def _say_when_no_prediction(self, runner) -> None:
+        """Log (and keep for the ``final`` line) why this attempt cannot predict its cost: the
+        prediction comes after ``predict_after`` units, never after the last one."""
+        left = self.plan['units_total'] - self.plan['first_unit']
+        if left > self.predict_after:
+            return
+        unit = self.plan['unit']
+        self.no_prediction = (f'no cost prediction: {left:g} {unit}(s) left to train and '
+                              f'predict_after={self.predict_after}, so the last {unit} ends '
+                              f'before a prediction could be made')
+        if self.budget.active:
+            runner.logger.warning(f'CarbonFootprintHook: {self.no_prediction}; the budget is '
+                                  f'checked against the running total at the end of each '
+                                  f'{unit} only (the first always runs whole)')
+        else:
+            runner.logger.info(f'CarbonFootprintHook: {self.no_prediction}')
 
     def _forecast(self, merged, head, use_units=None, open_gap_done=False):
         return forecast_run(merged, units_total=self.plan['units_total'],
@@ -226,13 +271,20 @@ class RunForecaster:
                 and unit_no < self.plan['units_total']:
             self._pending = True    # written once this unit's validation and checkpoint are done
             self._val_follows = unit_no in self.plan['val_after']
-        if self.budget.active and self.stop_reason is None \
-                and unit_no < self.plan['units_total']:
+        if self.budget.active and self.stop_reason is None and self.exceeded is None:
             forecast = self._forecast(merged, head)
-            if forecast is not None:
+            if forecast is None:
+                if 'budget_unread' not in self._failed:
+                    self._failed.add('budget_unread')
+                    runner.logger.warning(
+                        f'CarbonFootprintHook: budget NOT checked after {self.plan["unit"]} '
+                        f'{unit_no}: its energy could not be read (logged once)')
+            elif unit_no < self.plan['units_total']:
                 reason = self.budget.verdict(forecast, predicted=done >= self.predict_after)
                 if reason:
                     self._stop(runner, reason, forecast=forecast)
+            else:   # the last unit: nothing left to stop, but say so when it went over
+                self._report_overspend(runner, forecast)
 
     def val_start(self) -> None:
         if not self._done:
@@ -247,6 +299,16 @@ class RunForecaster:
         self.ledger.mark(self._before_val or 'gap')
         if self._pending and self._val_follows:
             self._emit_prediction(runner, open_gap_done=True)
+
+    def _report_overspend(self, runner, forecast: dict) -> None:
+        """After the last unit: a ``budget_exceeded`` line and a warning if the spend is over."""
+        reason = self.budget.overspent(forecast['spent'])
+        if reason is None:
+            return
+        self.exceeded = reason
+        self._write(runner, dict(type='budget_exceeded', reason=reason,
+                                 budget=self.budget.describe(), spent=forecast['spent']))
+        runner.logger.warning(f'CarbonFootprintHook: BUDGET EXCEEDED: {reason}')
 
     def _stop(self, runner, reason: str, forecast: Optional[dict] = None,
               before_any: bool = False) -> None:
@@ -270,6 +332,10 @@ class RunForecaster:
             out['budget'] = self.budget.describe()
         if self.stop_reason:
             out['stop_reason'] = f'carbon budget: {self.stop_reason}'
+        if self.exceeded:
+            out['budget_exceeded'] = self.exceeded
+        if self.no_prediction:
+            out['no_prediction'] = self.no_prediction
         return out
 
 
@@ -281,7 +347,8 @@ def prediction_summary(records: List[dict], totals: dict) -> Optional[dict]:
     """
     predicted = [r for r in records if r.get('type') == 'predicted']
     stops = [r for r in records if r.get('type') == 'budget_stop']
-    if not predicted and not stops:
+    exceeded = [r for r in records if r.get('type') == 'budget_exceeded']
+    if not predicted and not stops and not exceeded:
         return None
     starts = [r for r in records if r.get('type') == 'start']
     last_session = starts[-1].get('session') if starts else None
@@ -290,7 +357,8 @@ def prediction_summary(records: List[dict], totals: dict) -> Optional[dict]:
     actual = {k: totals.get(k) for k in ('energy_kwh', 'energy_kwh_it', 'co2_g', 'seconds')}
     out = dict(actual=actual, complete=complete, predictions=[], budget_stops=[
         dict(session=r.get('session'), reason=r.get('reason'), stops_after=r.get('stops_after'))
-        for r in stops])
+        for r in stops], budget_exceeded=[
+        dict(session=r.get('session'), reason=r.get('reason')) for r in exceeded])
     for r in predicted:
         item = dict(session=r.get('session'), after_units=r.get('after_units'),
                     unit=r.get('unit'), method=r.get('method'),

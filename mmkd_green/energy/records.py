@@ -9,7 +9,8 @@ the disk (~0.3-0.6 ms per fsync here, a third of the meter's cost per epoch). Th
 exit (and a multiprocessing child's, which skips ``atexit``) waits for the pending fsyncs; so does
 :func:`wait_durable`.
 
-``read_records`` skips a torn last line (a write interrupted mid-way) and reports it; the next
+``read_records`` skips a torn last line (a write interrupted mid-way) and any other bad line (not
+UTF-8, not JSON, not a record: :func:`read_records_checked` names them) and reports it; the next
 ``append_record`` (a resumed run) first ends the torn line with a newline, so the torn bytes never
 swallow the new record.
 """
@@ -170,16 +171,76 @@ def print_json(obj, path: Optional[str] = None, indent: int = 2) -> None:
         write_json_atomic(path, obj, indent=indent)
 
 
-def read_records(path: str) -> Tuple[List[dict], int]:
-    """``(records, number of unparsable lines skipped)``."""
-    records, bad = [], 0
-    with open(path, encoding='utf-8') as f:
-        for line in f:
-            line = line.strip()
+#: record fields that hold a number (or null) whenever present; the ``components`` entries'
+#: ``energy_j`` too
+NUMERIC_FIELDS = ('energy_kwh', 'energy_kwh_it', 'co2_g', 'seconds', 'train_flops',
+                  'infer_flops_per_image', 'energy_j_it', 'pue', 'carbon_intensity')
+
+
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def record_problem(record) -> Optional[str]:
+    """Why a decoded line is not a usable record (``None`` if it is): a record is a JSON object
+    with a string ``type`` whose :data:`NUMERIC_FIELDS` and component ``energy_j`` are numbers
+    or null."""
+    if not isinstance(record, dict):
+        return f'not a JSON object ({type(record).__name__})'
+    if not isinstance(record.get('type'), str):
+        return 'no "type" field'
+    for key in NUMERIC_FIELDS:
+        if not _is_number(record.get(key)):
+            return f'"{key}" is {record[key]!r}, not a number'
+    components = record.get('components')
+    if components is not None:
+        if not isinstance(components, dict) or \
+                not all(isinstance(c, dict) for c in components.values()):
+            return '"components" is not an object of objects'
+        for name, c in components.items():
+            if not _is_number(c.get('energy_j')):
+                return f'components.{name}.energy_j is {c["energy_j"]!r}, not a number'
+    return None
+
+
+def read_records_checked(path: str) -> Tuple[List[dict], List[Tuple[int, str]]]:
+    """``(records, [(line number, why it was skipped), ...])``.
+
+    Lines are decoded one by one, so a byte that is not UTF-8 (a disk or copy fault) costs only
+    its own line; a line that is not JSON (e.g. torn by a kill mid-write), not an object (``null``)
+    or holds a non-number where a number belongs (:func:`record_problem`) is skipped and named.
+    Raises ``OSError`` only when the file itself cannot be read."""
+    records, problems = [], []
+    with open(path, 'rb') as f:
+        for number, raw in enumerate(f, 1):
+            try:
+                line = raw.decode('utf-8').strip()
+            except UnicodeDecodeError as err:
+                problems.append((number, f'not UTF-8 ({err.reason} at byte {err.start})'))
+                continue
             if not line:
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
-    return records, bad
+                record = json.loads(line)
+            except ValueError as err:   # JSONDecodeError; also NaN-free oddities
+                problems.append((number, f'not JSON ({err})'))
+                continue
+            why = record_problem(record)
+            if why is None:
+                records.append(record)
+            else:
+                problems.append((number, why))
+    return records, problems
+
+
+def describe_problems(path: str, problems: List[Tuple[int, str]], limit: int = 5) -> str:
+    """``'carbon.jsonl: skipped 2 bad line(s): line 3 (not UTF-8 ...); line 7 (...)'``."""
+    shown = '; '.join(f'line {n} ({why})' for n, why in problems[:limit])
+    more = f'; and {len(problems) - limit} more' if len(problems) > limit else ''
+    return f'{path}: skipped {len(problems)} bad line(s): {shown}{more}'
+
+
+def read_records(path: str) -> Tuple[List[dict], int]:
+    """``(records, number of bad lines skipped)`` (:func:`read_records_checked`)."""
+    records, problems = read_records_checked(path)
+    return records, len(problems)

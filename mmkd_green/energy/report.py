@@ -7,9 +7,10 @@ source of truth), so it works on finished runs, crashed runs (no ``summary.json`
 """
 import os
 import os.path as osp
-from typing import List, Optional
+import re
+from typing import List, Optional, Tuple
 
-from .records import read_records
+from .records import describe_problems, read_records, read_records_checked
 from .tau_stats import TauStats
 
 CARBON_DIR = 'carbon'
@@ -102,6 +103,14 @@ def load_run_records(run_dir: str) -> List[dict]:
     return records
 
 
+def load_run_records_checked(run_dir: str) -> Tuple[List[dict], Optional[str]]:
+    """``(records, None or the message naming the bad lines skipped)``; raises
+    ``FileNotFoundError`` (no records) or ``OSError`` (unreadable file)."""
+    path = carbon_jsonl_path(run_dir)
+    records, problems = read_records_checked(path)
+    return records, describe_problems(path, problems) if problems else None
+
+
 def load_run_totals(run_dir: str) -> dict:
     """Totals of one run.
 
@@ -116,6 +125,8 @@ def load_run_totals(run_dir: str) -> dict:
 
 # ---------------------------------------------------------------------- the paper's table
 GRID_SAMPLERS = ('ConstantTemperature',)
+#: ``<run>.crashed-N``: a crashed attempt the τ study moved aside before redoing ``<run>``
+CRASHED_NAME = re.compile(r'\.crashed-\d+$')
 COLUMNS = ('run', 'group', 'metric', 'train_flops', 'infer_flops_per_image', 'kwh_it', 'kwh',
            'co2_g', 'finished', 'energy_methods')
 HEADERS = ('run', 'group', 'metric', 'train FLOPs', 'inference FLOPs/img', 'kWh (IT)',
@@ -131,13 +142,17 @@ def sampler_type(totals: dict) -> Optional[str]:
 
 
 def classify_run(run_dir: str, totals: dict, grid_glob: Optional[str] = None) -> str:
-    """``'grid'`` (fixed τ: a grid-search member), ``'stochastic'`` or ``'other'``.
+    """``'grid'`` (fixed τ: a grid-search member), ``'stochastic'``, ``'other'`` or ``'crashed'``
+    (a ``<run>.crashed-N`` folder: an attempt the τ study moved aside and redid; listed, never
+    part of the grid total or a ratio).
 
     With ``grid_glob`` the run folder's name decides (fnmatch); otherwise the sampler recorded in
     the run's ``start`` line: ``ConstantTemperature`` -> grid, any other sampler -> stochastic.
     """
     import fnmatch
     name = osp.basename(osp.normpath(run_dir))
+    if CRASHED_NAME.search(name):
+        return 'crashed'
     if grid_glob is not None:
         return 'grid' if fnmatch.fnmatch(name, grid_glob) else (
             'stochastic' if sampler_type(totals) not in (None,) + GRID_SAMPLERS else 'other')
@@ -184,18 +199,42 @@ class UnfinishedRunsError(ValueError):
 
 
 def build_table(run_dirs, grid_glob: Optional[str] = None, metric_key: Optional[str] = None,
-                allow_unfinished: bool = False):
+                allow_unfinished: bool = False, notes: Optional[List[str]] = None):
     """Rows of the paper's table: every run, then ``grid total`` (the grid runs summed), and for
     each stochastic run a ``ratio grid/<run>`` row (grid total divided by that run).
 
     Returns ``(rows, runs)``, ``runs`` = ``[(name, group, totals, run_dir)]``. A ratio involving
     an unfinished run (crashed, killed, still running) raises :class:`UnfinishedRunsError`
-    unless ``allow_unfinished``; then its row is named ``... (UNFINISHED runs)``."""
-    runs = []
+    unless ``allow_unfinished``; then its row is named ``... (UNFINISHED runs)``.
+
+    ``notes``: a list to collect, per folder, what was skipped (a folder without readable
+    records, the bad lines of a ``carbon.jsonl``) instead of raising; ``<run>.crashed-N`` folders
+    are listed as ``crashed`` rows. A ``ValueError`` names every folder when none is readable."""
+    runs, unreadable = [], []
     for name, run_dir in zip(run_names(run_dirs), run_dirs):
-        totals = load_run_totals(run_dir)
-        runs.append((name, classify_run(run_dir, totals, grid_glob), totals, run_dir))
-    order = {'grid': 0, 'stochastic': 1, 'other': 2}
+        try:
+            records, bad_lines = load_run_records_checked(run_dir)
+        except OSError as err:     # no carbon.jsonl, or an unreadable one
+            if notes is None:
+                raise
+            unreadable.append(f'{run_dir}: skipped ({err})')
+            continue
+        if bad_lines and notes is not None:
+            notes.append(bad_lines)
+        totals = aggregate(records)
+        group = classify_run(run_dir, totals, grid_glob)
+        if group == 'crashed' and notes is not None:
+            redone = CRASHED_NAME.sub('', osp.normpath(run_dir))
+            notes.append(f'{run_dir}: a crashed attempt moved aside by the tau study (redone in '
+                         f'{redone}): listed as "crashed", not counted in the grid total or any '
+                         'ratio')
+        runs.append((name, group, totals, run_dir))
+    if notes is not None:
+        notes[:0] = unreadable
+        if not runs:
+            raise ValueError('no run folder with readable carbon records: ' + '; '.join(
+                unreadable))
+    order = {'grid': 0, 'stochastic': 1, 'other': 2, 'crashed': 3}
     runs.sort(key=lambda r: (order[r[1]], r[0]))
     rows = [_row(name, group, totals, metric_key) for name, group, totals, _ in runs]
     grid = [r for r in rows if r['group'] == 'grid']

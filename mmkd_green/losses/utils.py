@@ -26,11 +26,21 @@ def resolve_tau(explicit, override, logits: torch.Tensor) -> torch.Tensor:
 
     Precedence: the per-call ``override``, then the loss's own fixed ``explicit`` τ, then the τ the
     run's TemperatureHook published. Per-sample τ must have one value per row of the logits.
+
+    τ is checked (finite, > 0) where it lives, before it moves: a number or a host tensor on the
+    host, so a training step reads nothing back from the GPU; a scalar is written on the device
+    by a fill (no host-to-device copy), a host tensor copied asynchronously. A τ already on the
+    logits' accelerator is checked there with an asynchronous device assert.
     """
     tau = override if override is not None else explicit
     if tau is None:
         tau = get_current_temperature()
-    tau = torch.as_tensor(tau, dtype=logits.dtype, device=logits.device).detach()
+    if not torch.is_tensor(tau) and not hasattr(tau, '__len__'):      # a number: host check
+        value = float(tau)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f'τ must be finite and > 0, got {[value]}')
+        return torch.full((1, 1), value, dtype=logits.dtype, device=logits.device)
+    tau = torch.as_tensor(tau).detach()
     if tau.ndim == 0:
         tau = tau.view(1, 1)
     elif tau.ndim == 1 and tau.numel() in (1, logits.shape[0]):
@@ -38,8 +48,13 @@ def resolve_tau(explicit, override, logits: torch.Tensor) -> torch.Tensor:
     else:
         raise ValueError(f'τ must be a scalar or have one value per row of the logits '
                          f'({logits.shape[0]}), got shape {tuple(tau.shape)}')
-    if not torch.isfinite(tau).all() or (tau <= 0).any():
-        raise ValueError(f'τ must be finite and > 0, got {tau.flatten()[:8].tolist()}')
+    if tau.device.type == 'cpu':
+        if not torch.isfinite(tau).all() or (tau <= 0).any():
+            raise ValueError(f'τ must be finite and > 0, got {tau.flatten()[:8].tolist()}')
+        return tau.to(device=logits.device, dtype=logits.dtype, non_blocking=True)
+    tau = tau.to(device=logits.device, dtype=logits.dtype)
+    torch._assert_async(torch.isfinite(tau).all() & (tau > 0).all(),
+                        'τ must be finite and > 0')
     return tau
 
 

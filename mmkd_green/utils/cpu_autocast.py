@@ -29,8 +29,11 @@ def cpu_bf16_supported() -> bool:
 
 def autocast_dtype(device_type: str, what: str, fix: str) -> torch.dtype:
     """The autocast dtype for training on ``device_type``: bf16 on a CPU (refused, naming
-    ``what`` and ``fix``, on one without native bf16, where it runs slower than fp32), fp16
-    elsewhere (CUDA)."""
+    ``what`` and ``fix``, on one without native bf16, where it runs slower than fp32); on CUDA
+    bf16 where ``torch.cuda.is_bf16_supported()`` (fp32's exponent range: small gradients do not
+    underflow), else fp16 (the caller then needs a loss scale); fp16 on other devices."""
+    if device_type == 'cuda':
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device_type != 'cpu':
         return torch.float16
     if not cpu_bf16_supported():
@@ -59,5 +62,11 @@ class CPUAutocastOptimWrapper(OptimWrapper):
 
     @contextlib.contextmanager
     def optim_context(self, model):
+        device = next((p.device for p in model.parameters() if p.device.type != 'cpu'), None)
+        if device is not None:   # CPU autocast leaves a GPU model in fp32, silently
+            raise RuntimeError(f'CPUAutocastOptimWrapper autocasts CPU ops only, but the model is '
+                               f'on {device}: it would train in fp32. Fix: use '
+                               'optim_wrapper.type=AmpOptimWrapper (what --amp selects with '
+                               'CUDA), or train on the CPU.')
         with super().optim_context(model), torch.autocast('cpu', dtype=self.dtype):
             yield

@@ -8,7 +8,11 @@ through mmengine's model-zoo JSON, ``torchvision://``/``modelzoo://``, ``mmcls:/
 ``http(s)://``) to the file torch's hub cache holds, ``<torch.hub.get_dir()>/checkpoints/<file>``
 (``$TORCH_HOME/hub/checkpoints`` by default), and:
 
-* cached file present → nothing to fetch, no network used;
+* cached file present → nothing to fetch, no network used; the file is checked first
+  (:func:`~.checkpoint_file.checkpoint_file_problem`: not empty, a zip archive with its central
+  directory or a legacy pickle, and the SHA-256 prefix its name carries, as torch.hub's
+  ``check_hash`` would): a corrupt file raises :class:`CheckpointUnavailableError` naming the
+  file to delete;
 * otherwise the URL is probed (one ranged GET of one byte, ``timeout`` seconds); if it cannot be
   fetched, :class:`CheckpointUnavailableError` names the URL, the cache file mmengine/torch look
   for, and the config key to point at a local file
@@ -22,6 +26,8 @@ import urllib.error
 import urllib.request
 from typing import Iterator, List, Optional, Tuple
 from urllib.parse import urlparse
+
+from .checkpoint_file import checkpoint_file_problem
 
 HTTP = ('http://', 'https://')
 #: config keys (besides ``init_cfg`` checkpoints) that name a checkpoint loaded at model build
@@ -133,6 +139,12 @@ def check_remote_checkpoints(cfg, training: bool = True, timeout: float = 10.0) 
                     f'{osp.basename(local)}')
             continue
         if osp.isfile(local):
+            problem = checkpoint_file_problem(local)
+            if problem:
+                raise CheckpointUnavailableError(
+                    f'The cached checkpoint of `{key}` ({url}) is unusable: {local}: {problem}. '
+                    f'Fix: delete it (rm {local}) so that it is downloaded again, or put a good '
+                    f'copy there (offline: download it where there is internet)')
             continue
         reason = probe(url, timeout)
         if reason is not None:

@@ -2,13 +2,13 @@
 data roots, and the ``python -m mmkd_green.apis`` entry point on a real toy KD run.
 (``apis.train``/``apis.build_runner``/``apis.test`` run in the pipeline tests.)"""
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 from mmengine.config import Config
 
 from mmkd_green import apis
+from tests.fixtures import limits
 
 TOY = osp.join('tests', 'fixtures', 'toy_kd_config.py')
 
@@ -53,6 +53,25 @@ def test_load_config_overrides_work_dir_resume_amp(repo_root, tmp_path):
         apis.load_config(path, launcher='torchrun')
     with pytest.raises(KeyError, match='base_batch_size'):
         apis.load_config(path, auto_scale_lr=True)
+
+
+def test_load_config_refuses_qat_with_amp(repo_root):
+    """QAT + --amp is refused at config time, naming the fix; the crash it prevents is real."""
+    path = osp.join(repo_root, 'configs', 'cifar10', 'qat_mobilenetv2_student.py')
+    with pytest.raises(ValueError, match='QATClassifier.*Fix: train QAT without --amp'):
+        apis.load_config(path, amp=True)
+    with pytest.raises(ValueError, match='without --amp'):      # autocast wrapper in the config
+        apis.load_config(path, cfg_options=['optim_wrapper.type=AmpOptimWrapper'])
+    assert apis.load_config(path).model.type == 'QATClassifier'   # fp32 QAT still loads
+    # what the refusal prevents: fake quantisation under (CPU bf16) autocast fails at once
+    import torch
+    from mmkd_green.classification.models.qat_classifier import prepare_qat
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 3))
+    qat = prepare_qat(net, input_size=(8, 8))
+    qat(torch.randn(2, 3, 8, 8))                                   # fp32: fine
+    with pytest.raises(RuntimeError, match='Float'), torch.autocast('cpu', dtype=torch.bfloat16):
+        qat(torch.randn(2, 3, 8, 8))
 
 
 def test_set_epochs_finds_schedulers_by_type_not_position():
@@ -108,9 +127,9 @@ def test_module_cli_trains(repo_root, tmp_path):
     """``python -m mmkd_green.apis train``: a real toy KD run in a fresh interpreter."""
     run = [sys.executable, '-m', 'mmkd_green.apis']
     opts = ['--cfg-options', 'train_cfg.max_epochs=1', 'train_dataloader.dataset.n=32']
-    proc = subprocess.run(run + ['train', TOY, '--work-dir', str(tmp_path), *opts],
-                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+    proc = limits.run(run + ['train', TOY, '--work-dir', str(tmp_path), *opts],
+                      cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert osp.isfile(tmp_path / 'epoch_1.pth')
-    proc = subprocess.run(run + ['nonsense'], cwd=repo_root, capture_output=True, text=True)
+    proc = limits.run(run + ['nonsense'], cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode != 0 and 'train|test' in proc.stderr

@@ -3,12 +3,12 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
 from mmkd_green.temperature import UniformTemperature
+from tests.fixtures import limits
 
 
 @pytest.mark.parametrize('diff_rank_seed', [False, True])
@@ -18,7 +18,7 @@ def test_dist_train_two_ranks_share_tau(repo_root, tmp_path, diff_rank_seed, fre
     cmd = ['bash', 'tools/dist_train.sh', 'tests/fixtures/toy_kd_config.py', '2',
            '--work-dir', str(tmp_path), '--cfg-options', 'train_cfg.max_epochs=1',
            f'randomness.diff_rank_seed={diff_rank_seed}']
-    proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=300)
+    proc = limits.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     (path,) = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
     rows = [json.loads(line) for line in open(path) if '"tau"' in line]
@@ -34,7 +34,7 @@ def test_dist_train_two_ranks_share_tau(repo_root, tmp_path, diff_rank_seed, fre
 def test_plugin_import_does_not_import_mmdet(repo_root):
     code = ('import sys; sys.path.insert(0, %r); import mmkd_green; '
             'assert "mmdet" not in sys.modules, "mmdet imported"; print("ok")' % repo_root)
-    assert subprocess.check_output([sys.executable, '-c', code], text=True).strip() == 'ok'
+    assert limits.check_output([sys.executable, '-c', code], text=True).strip() == 'ok'
 
 
 def test_auto_scale_lr_needs_base_batch_size(repo_root, tmp_path):

@@ -6,11 +6,11 @@ import os
 import os.path as osp
 import pickle
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 import pytest
+from tests.fixtures import limits
 
 CONFIG = osp.join('configs', 'cifar10', 'resnet18_teacher.py')
 
@@ -37,7 +37,7 @@ def installed(repo_root, tmp_path_factory):
                     ignore=shutil.ignore_patterns('__pycache__'))
     cmd = [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-index',
            '--no-build-isolation', '--target', str(site), str(src)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = limits.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert osp.isfile(site / 'mmkd_green' / 'apis.py')
     assert not osp.exists(site / 'configs') and not osp.exists(site / 'tools')
@@ -62,8 +62,8 @@ def test_installed_package_trains_from_a_config_path(installed, repo_root, tmp_p
             'apis.main(sys.argv[2:])')
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     env.update(PYTHONPATH=installed, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, '-c', code, installed, *args], cwd=str(outside),
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = limits.run([sys.executable, '-c', code, installed, *args], cwd=str(outside),
+                      env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     run = outside / 'run'
     assert osp.isfile(run / 'epoch_1.pth')

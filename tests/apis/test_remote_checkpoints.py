@@ -53,10 +53,19 @@ def test_train_stops_before_building_with_url_cache_file_and_key(offline, repo_r
     assert not osp.exists(tmp_path / 'run')
 
 
-def test_cached_file_needs_no_network(offline, repo_root, tmp_path):
+def test_cached_file_needs_no_network(offline, tmp_path):
+    """(A cached file is checked: a whole torch file whose SHA-256 starts with its name's hash.)"""
+    import hashlib
+
+    import torch
     offline.mkdir(parents=True)
-    (offline / 'mobilenet_v2_batch256_imagenet-ff34753d.pth').write_bytes(b'x')
-    assert check_remote_checkpoints(_ssdlite(repo_root, tmp_path)) == []
+    torch.save(dict(w=torch.ones(2)), str(tmp_path / 'w.pth'))
+    data = (tmp_path / 'w.pth').read_bytes()
+    name = f'backbone-{hashlib.sha256(data).hexdigest()[:8]}.pth'
+    (offline / name).write_bytes(data)
+    cfg = Config(dict(model=dict(type='Any', backbone=dict(init_cfg=dict(
+        type='Pretrained', checkpoint=f'http://127.0.0.1:9/w/{name}')))))
+    assert check_remote_checkpoints(cfg) == []
 
 
 def test_local_file_key_is_not_checked(offline, repo_root, tmp_path):

@@ -42,6 +42,20 @@ def test_same_pixels_as_per_sample_transforms(rotate):
     assert torch.equal(out, ref)
 
 
+def test_same_pixels_under_autocast():
+    """Under ``--amp`` the preprocessor runs inside autocast, where ``affine_grid`` would build
+    the rotation grid in bf16 and pick other nearest pixels; the augmentation opts out."""
+    import torch.nn.functional as F
+    imgs = _images()
+    params = draw_params(seed=3, iteration=11, batch_size=len(imgs))
+    fp32 = augment_batch(imgs, params)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        amp = augment_batch(imgs, params)
+        theta = torch.eye(2, 3).repeat(2, 1, 1)                # autocast is really on here
+        assert F.affine_grid(theta, [2, 3, 8, 8], align_corners=False).dtype == torch.bfloat16
+    assert amp.dtype == torch.float32 and torch.equal(amp, fp32)
+
+
 def test_draw_distributions():
     draws = [draw_params(0, it, 256) for it in range(40)]
     offs = np.concatenate([d['dy'] for d in draws] + [d['dx'] for d in draws])
@@ -107,3 +121,24 @@ def test_preprocessor_normalises_augments_in_training_only_and_is_channels_last(
         ClsDataPreprocessor(mean=mean, std=(1.0, 0.0, 1.0))
     with pytest.raises(ValueError, match='degrees'):
         BatchAugment(degrees=-1)
+
+
+def test_preprocessor_moves_images_only_and_predictions_come_back_once():
+    """Only the images go to the device (``meta`` stands in for a GPU); labels stay on the host
+    and reach the device as one tensor; predictions come back to the host per batch."""
+    from mmengine.structures import BaseDataElement
+
+    from mmkd_green.classification.models.classifier import pack_predictions, stack_labels
+    samples = [BaseDataElement(gt_label=torch.tensor([i % 10])) for i in range(4)]
+    pre = ClsDataPreprocessor(mean=(0., 0., 0.), std=(1., 1., 1.)).to('meta')
+    out = pre(dict(inputs=_images(4), data_samples=samples), training=False)
+    assert out['inputs'].device.type == 'meta'
+    assert all(s.gt_label.device.type == 'cpu' for s in out['data_samples'])
+    labels = stack_labels(out['data_samples'], torch.device('meta'))
+    assert labels.device.type == 'meta' and labels.shape == (4,)
+    logits = torch.tensor([[0.1, 2.0, 0.3], [3.0, 0.0, 0.1]])
+    packed = pack_predictions(logits, None)
+    assert [int(s.pred_label) for s in packed] == [1, 0]
+    assert all(s.pred_score.device.type == 'cpu' and s.pred_label.dtype == torch.int64
+               for s in packed)
+    assert torch.allclose(packed[0].pred_score, logits[0].softmax(0))

@@ -2,7 +2,6 @@
 import importlib.util
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 from mmkd_green.classification.backbones import WideResNet
 from mmkd_green.classification.backbones.wrn_layout import (check_state_dict, detect_layout,
                                                              to_ours, to_upstream)
+from tests.fixtures import limits
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -79,8 +79,8 @@ def test_identical_logits_with_upstreams_own_network(depth, k, tmp_path):
     src, dst = tmp_path / 'ours.pth', tmp_path / 'up.pth'
     torch.save(dict(meta={}, state_dict={f'backbone.{k_}': v for k_, v in
                                          net.state_dict().items()}), str(src))
-    subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'convert_wrn.py'), str(src), str(dst),
-                    '--to', 'upstream'], check=True, cwd=ROOT, capture_output=True)
+    limits.run([sys.executable, osp.join(ROOT, 'tools', 'convert_wrn.py'), str(src), str(dst),
+                '--to', 'upstream'], check=True, cwd=ROOT, capture_output=True)
     up = getattr(wresnet, f'wrn_{depth}_{k}')(num_classes=100).eval()
     up.load_state_dict(torch.load(str(dst), map_location='cpu')['state_dict'])   # strict
     x = torch.randn(4, 3, 32, 32)

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import threading
 
@@ -30,6 +29,7 @@ from mmengine.hooks import Hook
 from mmkd_green.registry import HOOKS
 
 from dfkd_helpers import MEAN, NUM_CLASSES, SIZE, STD
+from tests.fixtures import limits
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -139,7 +139,7 @@ def _dist_train(cfg, work_dir, rapl, port, *args):
                PYTHONPATH=os.pathsep.join([HERE, os.environ.get('PYTHONPATH', '')]))
     cmd = ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work_dir, *args]
     with rapl:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        proc = limits.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     tail = proc.stdout[-3000:] + proc.stderr[-6000:]
     if proc.returncode and 'terminate called without an active exception' in proc.stderr:
         pytest.fail('a rank aborted (SIGABRT) at interpreter exit: a gloo worker thread released '

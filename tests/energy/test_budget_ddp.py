@@ -7,9 +7,9 @@ import os
 import os.path as osp
 import socket
 
-import torch.multiprocessing as mp
 
 from rapl_helpers import make_powercap
+from tests.fixtures import limits
 
 EPOCH_J = 36000.0      # rank 0 spends 0.01 kWh per epoch (4 iterations per rank: 64 samples / 2)
 
@@ -43,8 +43,7 @@ def _worker(rank, world, port, root, work_dir, out_dir):
 def test_every_rank_stops_at_the_same_epoch(tmp_path):
     root = make_powercap(tmp_path / 'powercap')
     work = tmp_path / 'run'
-    mp.spawn(_worker, args=(2, _free_port(), root, str(work), str(tmp_path)), nprocs=2,
-             join=True)
+    limits.spawn(_worker, args=(2, _free_port(), root, str(work), str(tmp_path)), nprocs=2)
     ranks = [json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1)]
     assert [r['rank'] for r in ranks] == [0, 1] and ranks[0]['world'] == 2
     assert [r['epoch'] for r in ranks] == [1, 1]           # predicted 0.04 kWh > 0.025

@@ -9,6 +9,7 @@ import sys
 import time
 
 from mmkd_green.energy import load_run_totals
+from tests.fixtures import limits
 
 
 def test_kill_9_keeps_finished_epochs(tmp_path, repo_root):
@@ -17,8 +18,8 @@ def test_kill_9_keeps_finished_epochs(tmp_path, repo_root):
     log = open(tmp_path / 'stdout.txt', 'w')
     env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=repo_root)
     script = osp.join('tests', 'energy', 'energy_helpers.py')
-    proc = subprocess.Popen([sys.executable, script, str(work), '1000', '0.01'], cwd=repo_root,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = limits.popen([sys.executable, script, str(work), '1000', '0.01'], cwd=repo_root,
+                        env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:

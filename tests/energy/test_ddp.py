@@ -4,9 +4,9 @@ import os
 import os.path as osp
 
 import pytest
-import torch.multiprocessing as mp
 
 from rapl_helpers import add_joules, make_powercap
+from tests.fixtures import limits
 
 
 def _worker(rank, world, port, root, out_dir):
@@ -39,7 +39,7 @@ def _worker(rank, world, port, root, out_dir):
 
 def test_two_ranks_host_once_totals_summed(tmp_path, free_port):
     root = make_powercap(tmp_path / 'powercap')
-    mp.spawn(_worker, args=(2, free_port(), root, str(tmp_path)), nprocs=2, join=True)
+    limits.spawn(_worker, args=(2, free_port(), root, str(tmp_path)), nprocs=2)
     r0, r1 = (json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1))
 
     host = r0['host']                       # rank 0: the reduced record

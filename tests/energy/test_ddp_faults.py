@@ -9,9 +9,9 @@ import os.path as osp
 import socket
 import sys
 
-import torch.multiprocessing as mp
 
 from mmengine.hooks import Hook
+from tests.fixtures import limits
 
 EPOCHS, N, BATCH = 3, 32, 8
 ITERS = N // BATCH
@@ -73,7 +73,7 @@ def _worker(rank, world, port, work_dir, out_dir):
 
 def test_failing_sources_on_two_ranks_never_hang_or_lose_records(tmp_path):
     work = tmp_path / 'run'
-    mp.spawn(_worker, args=(2, _free_port(), str(work), str(tmp_path)), nprocs=2, join=True)
+    limits.spawn(_worker, args=(2, _free_port(), str(work), str(tmp_path)), nprocs=2)
     ranks = [json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1)]
     assert [r['epochs'] for r in ranks] == [EPOCHS, EPOCHS]           # both trained to the end
     assert ranks[0]['segments'] == ranks[1]['segments'] == EPOCHS + 1  # same collectives

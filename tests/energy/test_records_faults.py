@@ -9,6 +9,7 @@ import pytest
 from mmkd_green.energy import EnergyMeter, load_run_totals
 from mmkd_green.energy.records import append_record, read_records
 from mmkd_green.energy.report import UnfinishedRunsError, build_table, run_names
+from tests.fixtures import limits
 from tools.carbon_report import main as carbon_report
 
 from test_report import _make_run
@@ -128,7 +129,6 @@ def test_records_are_fsynced_off_the_training_thread_in_order(tmp_path, monkeypa
 
 def test_interpreter_exit_waits_for_pending_fsyncs(tmp_path):
     """A process that appends a record and exits normally does not exit before the fsync."""
-    import subprocess
     import sys
     marker = tmp_path / 'fsynced'
     script = f'''
@@ -143,7 +143,7 @@ from mmkd_green.energy.records import append_record
 append_record({str(tmp_path / 'r.jsonl')!r}, dict(type='start'))
 '''
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    subprocess.run([sys.executable, '-c', script], check=True, cwd=root, timeout=120)
+    limits.run([sys.executable, '-c', script], check=True, cwd=root, timeout=120)
     assert marker.read_text() == 'xx'      # the file and its new folder
 
 

@@ -176,3 +176,19 @@ def test_mmdet_models_builds_every_kd_loss_through_the_parent_registry():
     for cls in KD_LOSSES:
         assert type(MODELS.build(dict(type=cls.__name__))) is cls
         assert type(MMDET_MODELS.build(dict(type=cls.__name__))) is cls
+
+
+def test_tau_is_checked_on_the_host_and_never_read_back_from_the_device():
+    """τ from the sampler (a number, or a host tensor per sample) is validated before it moves:
+    with logits on the ``meta`` device (an accelerator stand-in whose values cannot be read)
+    resolving it reads nothing back; bad values still raise."""
+    from mmkd_green.losses.utils import resolve_tau
+    logits = torch.zeros(4, 10, device='meta')
+    tau = resolve_tau(None, 4.0, logits)
+    assert tau.device.type == 'meta' and tau.shape == (1, 1)
+    per_sample = resolve_tau(None, torch.tensor([2.0, 3.0, 4.0, 5.0]), logits)
+    assert per_sample.device.type == 'meta' and per_sample.shape == (4, 1)
+    for bad in (float('nan'), 0.0, -1, torch.tensor([2.0, float('inf'), 1.0, 1.0])):
+        with pytest.raises(ValueError, match='finite and > 0'):
+            resolve_tau(None, bad, logits)
+    assert float(resolve_tau(None, np.float32(2.5), torch.zeros(2, 3))) == 2.5

@@ -58,6 +58,7 @@ def test_bccd_study_end_to_end(shared_data, tmp_path, repo_root, monkeypatch):
     assert 'test mAP' in md and '| 4 |' in md
     saved = json.load(open(report['tables']['json']))
     assert saved['metric'] == 'mAP'
+    specs = tau_study.plan(study, out)    # the KD folders are named after the teacher checkpoint
     mtimes = [osp.getmtime(osp.join(s.work_dir, tau_study.RESULT_FILE)) for s in specs]
     tau_study.run_study(study, out, progress=False, fork=False)
     assert mtimes == [osp.getmtime(osp.join(s.work_dir, tau_study.RESULT_FILE)) for s in specs]

@@ -1,5 +1,4 @@
 import math
-import subprocess
 import sys
 
 import numpy as np
@@ -10,6 +9,7 @@ from scipy import stats
 from mmkd_green.registry import TEMPERATURE_SAMPLERS
 from mmkd_green.temperature import (ConstantTemperature, CosineTemperature,
                                     PerSampleUniformTemperature, UniformTemperature)
+from tests.fixtures import limits
 
 
 def test_registry_builds_every_sampler():
@@ -104,8 +104,8 @@ def test_same_values_in_independent_processes(repo_root):
     outs = set()
     for hash_seed in ('0', '12345'):
         env = {'PYTHONHASHSEED': hash_seed, 'PATH': '/usr/bin:/bin'}
-        outs.add(subprocess.check_output([sys.executable, '-c', CHILD.format(root=repo_root)],
-                                         env=env, text=True))
+        outs.add(limits.check_output([sys.executable, '-c', CHILD.format(root=repo_root)],
+                                     env=env, text=True))
     assert len(outs) == 1
     u = UniformTemperature(seed=42)
     assert outs.pop().strip() == repr([u(i) for i in range(20)] +

@@ -5,13 +5,13 @@ import json
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from mmkd_green.temperature import UniformTemperature
+from tests.fixtures import limits
 
 CONFIG = osp.join('tests', 'fixtures', 'toy_kd_config.py')
 
@@ -20,7 +20,7 @@ def train(repo_root, work_dir, *extra):
     cmd = [sys.executable, osp.join('tools', 'train.py'), CONFIG, '--work-dir', str(work_dir),
            *extra]
     env = dict(os.environ, PYTHONPATH=repo_root)
-    proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True)
+    proc = limits.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
 

@@ -20,7 +20,15 @@ _WIDTHS = {0.5: (48, 96, 192, 1024), 1.0: (116, 232, 464, 1024), 1.5: (176, 352,
 
 
 def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
+    """``out[:, k·g + j] = x[:, j·(C/g) + k]`` (interleave the ``g`` groups), in ``x``'s memory
+    format: a channels-last input is shuffled in its NHWC view, so the next convolution gets
+    NHWC again (an NCHW result would make oneDNN/cuDNN reorder it for every unit)."""
     b, c, h, w = x.shape
+    if c > 1 and h * w > 1 and x.is_contiguous(memory_format=torch.channels_last) \
+            and not x.is_contiguous():
+        nhwc = x.permute(0, 2, 3, 1)
+        out = nhwc.reshape(b, h, w, groups, c // groups).transpose(3, 4).reshape(b, h, w, c)
+        return out.permute(0, 3, 1, 2)
     return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
@@ -51,6 +59,8 @@ class ShuffleUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
             a, b = x.chunk(2, dim=1)
+            if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+                b = b.contiguous(memory_format=torch.channels_last)   # a channel slice: strided
             out = torch.cat([a, self.branch(b)], 1)
         else:
             out = torch.cat([self.shortcut(x), self.branch(x)], 1)

@@ -43,17 +43,67 @@ def unwrap_checkpoint(ckpt) -> Dict[str, torch.Tensor]:
     return {_WRAPPERS.sub('', k): v for k, v in state.items() if torch.is_tensor(v)}
 
 
+#: a WRN's top-level modules besides its head BatchNorm (``bn`` ours, ``bn1`` upstream's)
+_WRN_TOP = ('conv1', 'block1', 'block2', 'block3', 'fc')
+_BLOCK_KEY = {OURS: re.compile(r'^block[123]\.\d+\.'),
+              UPSTREAM: re.compile(r'^block[123]\.layer\.\d+\.')}
+_HEAD_BN = {OURS: 'bn', UPSTREAM: 'bn1'}
+
+
 def detect_layout(state: Mapping[str, torch.Tensor]) -> str:
-    """``'ours'`` or ``'upstream'`` from the key names (prefixes already dropped)."""
+    """``'ours'`` or ``'upstream'`` from a WRN's structure (prefixes already dropped).
+
+    A WRN has exactly the top-level modules ``conv1``, ``block1``-``block3``, ``fc`` and its head
+    BatchNorm: ``bn`` with blocks ``block{s}.{j}.*`` (ours), ``bn1`` with ``block{s}.layer.{j}.*``
+    (upstream). Anything else (e.g. a ResNet, whose ``bn1``/``layer1..4`` keys once passed for
+    upstream's layout) raises ``ValueError`` naming what was found."""
     keys = list(state)
-    up = any('.layer.' in k for k in keys) or any(k.startswith('bn1.') for k in keys)
-    ours = any(re.match(r'^block[123]\.\d+\.', k) for k in keys) or \
-        any(k.startswith('bn.') for k in keys)
-    if up == ours:
-        raise ValueError('cannot tell the WRN key layout: expected keys like "block1.0.conv1.weight"'
-                         ' (mmkd-green) or "block1.layer.0.conv1.weight" (zju-vipa/CMI), got '
-                         f'{keys[:4]}...')
-    return UPSTREAM if up else OURS
+    top = sorted({k.split('.', 1)[0] for k in keys})
+    for layout in (OURS, UPSTREAM):
+        if top == sorted(_WRN_TOP + (_HEAD_BN[layout], )):
+            blocks = [k for k in keys if k.startswith('block')]
+            if all(_BLOCK_KEY[layout].match(k) for k in blocks):
+                return layout
+            odd = [k for k in blocks if not _BLOCK_KEY[layout].match(k)]
+            raise ValueError(f'cannot tell the WRN key layout: the head BatchNorm is '
+                             f'"{_HEAD_BN[layout]}" ({layout} layout) but block keys do not '
+                             f'follow it, e.g. {odd[:3]}; expected keys like '
+                             f'"block1.0.conv1.weight" (mmkd-green) or '
+                             f'"block1.layer.0.conv1.weight" (zju-vipa/CMI)')
+    hint = ' (layer1..layer4: a ResNet)' if 'layer1' in top else ''
+    raise ValueError(f'cannot tell the WRN key layout: not a WideResNet state dict. A WRN has '
+                     f'exactly the top-level modules conv1, block1, block2, block3, fc and bn '
+                     f'(mmkd-green) or bn1 (zju-vipa/CMI); found {top}{hint} in {len(keys)} '
+                     f'tensors, e.g. {keys[:3]}')
+
+
+def wrn_architecture(state: Mapping[str, torch.Tensor]) -> Dict[str, int]:
+    """``depth``, ``widen_factor``, ``num_classes``, ``in_channels`` of a WRN state dict (either
+    layout), read from its shapes, after checking that every key and shape is exactly that of
+    ``WideResNet(depth, widen_factor, num_classes, in_channels)``: ``depth = 6n + 4`` with ``n``
+    blocks per stage, ``conv1``: ``(16, in_channels, 3, 3)``, ``block1.0.conv1``:
+    ``(16k, 16, 3, 3)``, ``fc``: ``(num_classes, 64k)``. Raises ``ValueError`` otherwise."""
+    from .wrn import WideResNet
+    ours = to_ours(state)
+    need = ('conv1.weight', 'block1.0.conv1.weight', 'fc.weight')
+    missing = [k for k in need if k not in ours or ours[k].dim() < 2]
+    if missing:
+        raise ValueError(f'not a WideResNet state dict: no (or a malformed) {missing}')
+    n = len({k.split('.')[1] for k in ours if k.startswith('block1.')})
+    arch = dict(depth=6 * n + 4, widen_factor=int(ours['block1.0.conv1.weight'].shape[0]) // 16,
+                num_classes=int(ours['fc.weight'].shape[0]),
+                in_channels=int(ours['conv1.weight'].shape[1]))
+    if arch['widen_factor'] < 1:
+        shape = tuple(ours['block1.0.conv1.weight'].shape)
+        raise ValueError(f'not a WideResNet state dict: block1.0.conv1.weight has shape {shape}, '
+                         f'a WRN\'s is (16k, 16, 3, 3)')
+    with torch.device('meta'):     # shapes only, no memory
+        reference = WideResNet(**arch).state_dict()
+    check_state_dict(ours, reference,
+                     what='WRN-{depth}-{widen_factor} ({num_classes} classes, read from the '
+                          'shapes)'.format(**arch),
+                     fix='convert only WideResNet checkpoints (WRN-d-k, 32x32 CIFAR variant)')
+    return arch
 
 
 def _rename(state, rules):
@@ -81,9 +131,11 @@ def to_ours(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
 
 
 def convert(state: Mapping[str, torch.Tensor], to: str) -> Dict[str, torch.Tensor]:
-    """``to_upstream`` (``to='upstream'``) or ``to_ours`` (``to='ours'``)."""
+    """``to_upstream`` (``to='upstream'``) or ``to_ours`` (``to='ours'``), after checking every
+    key and shape against a WRN (:func:`wrn_architecture`)."""
     if to not in (OURS, UPSTREAM):
         raise ValueError(f'convert(to={to!r}): choose "ours" or "upstream"')
+    wrn_architecture(unwrap_checkpoint(state))
     return to_upstream(state) if to == UPSTREAM else to_ours(state)
 
 

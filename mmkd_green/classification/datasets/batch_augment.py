@@ -14,7 +14,10 @@ and applies them as the per-sample transforms do::
 with ``R`` the 2-D rotation about the image centre ``c``. Each line is one batched
 ``grid_sample`` (nearest, zero padding), so the whole augmentation costs two kernels per batch
 instead of three Python transforms per image, and the values are exact source pixels (or the
-zero fill), as with the per-sample transforms. The draws are a pure function of ``(seed, rank, iteration)``
+zero fill), as with the per-sample transforms. The sampling runs with autocast disabled: under
+``--amp`` the data preprocessor is inside the autocast region, where ``affine_grid`` would build
+the grid in fp16/bf16 (a bf16 coordinate has 8 significant bits, so near a pixel boundary the
+nearest neighbour changes) and the pixels would no longer be the per-sample transforms'. The draws are a pure function of ``(seed, rank, iteration)``
 (``numpy.random.default_rng([seed, rank, iteration])``): a resumed or repeated run sees the same
 augmented batches, and runs with the same seed (every τ of a grid) see identical inputs.
 """
@@ -70,7 +73,7 @@ def _sample(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 def augment_batch(images: torch.Tensor, params: Dict[str, np.ndarray],
                   padding: int = 4) -> torch.Tensor:
     """Apply the drawn crop/flip/rotation to ``images`` ``(B, C, H, W)`` (any float dtype or
-    ``uint8``; returned as float32 in the same value range).
+    ``uint8``; returned as float32 in the same value range, also inside an autocast region).
 
     Two nearest-neighbour samplings, as the per-sample transforms do it: the padded crop and
     flip (pixels outside the image become 0), then the rotation of that crop (corners become 0;
@@ -79,11 +82,12 @@ def augment_batch(images: torch.Tensor, params: Dict[str, np.ndarray],
     if images.ndim != 4:
         raise ValueError(f'augment_batch expects (B, C, H, W) images, got {tuple(images.shape)}')
     _, _, h, w = images.shape
-    x = images.float()
-    crop, rot = _thetas(params, h, w, padding, x.device)
-    x = _sample(x, crop)
-    if np.any(params['angle'] != 0):
-        x = _sample(x, rot)
+    with torch.autocast(images.device.type, enabled=False):   # fp32 grids: exact pixel picks
+        x = images.float()
+        crop, rot = _thetas(params, h, w, padding, x.device)
+        x = _sample(x, crop)
+        if np.any(params['angle'] != 0):
+            x = _sample(x, rot)
     return x
 
 

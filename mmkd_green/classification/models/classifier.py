@@ -19,17 +19,23 @@ CIFAR_STD = (51.5865, 50.847, 51.255)
 
 
 def stack_labels(data_samples: Optional[List[BaseDataElement]], device) -> torch.Tensor:
-    """``gt_label`` of every data sample as a ``(B,)`` int64 tensor."""
+    """``gt_label`` of every data sample as a ``(B,)`` int64 tensor on ``device``: stacked on
+    the host, then one asynchronous copy per batch."""
     if not data_samples or any('gt_label' not in s for s in data_samples):
         raise ValueError('mode="loss" needs data samples with `gt_label` (end the dataset '
                          'pipeline with dict(type="PackClsInputs"))')
-    return torch.stack([s.gt_label.reshape(()) for s in data_samples]).to(device)
+    return torch.stack([s.gt_label.reshape(()) for s in data_samples]).to(device,
+                                                                          non_blocking=True)
 
 
 def pack_predictions(logits: torch.Tensor, data_samples: Optional[List[BaseDataElement]]):
-    """Data samples with ``pred_score`` (softmax, ``(C,)``) and ``pred_label`` (0-d) added."""
+    """Data samples with ``pred_score`` (softmax, ``(C,)``) and ``pred_label`` (0-d) added, on
+    the host: one device-to-host copy per batch, so metrics read them without a sync each."""
     scores = F.softmax(logits.detach().float(), dim=1)
     labels = scores.argmax(dim=1)
+    scores, labels = torch.cat([scores, labels[:, None].to(scores.dtype)], 1).cpu().split(
+        [scores.shape[1], 1], 1)
+    labels = labels.squeeze(1).long()
     if data_samples is None:
         data_samples = [BaseDataElement() for _ in range(len(logits))]
     for sample, score, label in zip(data_samples, scores, labels):

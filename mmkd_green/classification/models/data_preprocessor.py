@@ -22,6 +22,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseDataPreprocessor
 
 from mmkd_green.registry import MODELS
+from mmkd_green.utils.memory_format import resolve_channels_last
 from ..datasets.batch_augment import BatchAugment
 
 
@@ -34,13 +35,17 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
         batch_augment (dict, optional): ``BatchAugment`` settings, e.g.
             ``dict(padding=4, flip_prob=0.5, degrees=15)`` (the paper's augmentation); applied
             in training only. ``None``: no augmentation here.
-        channels_last (bool): return NHWC-strided inputs (pair with ``channels_last=True`` in
-            the model, which converts the networks' weights).
+        channels_last (bool | 'auto'): return NHWC-strided inputs; the classifiers built with
+            this preprocessor convert their networks' weights to match. ``'auto'`` (default):
+            channels_last where it is safe, NCHW on an AVX2-only oneDNN CPU, where torch's
+            channels_last 1x1 stride-2 weight gradient can hang
+            (:func:`mmkd_green.utils.memory_format.resolve_channels_last`); ``True``/``False``
+            force a layout.
         non_blocking (bool): asynchronous host → device copy.
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float],
-                 batch_augment: Optional[dict] = None, channels_last: bool = False,
+                 batch_augment: Optional[dict] = None, channels_last='auto',
                  non_blocking: bool = False):
         super().__init__(non_blocking)
         if len(mean) != len(std) or any(s <= 0 for s in std):
@@ -51,7 +56,7 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(-1, 1, 1),
                              persistent=False)
         self.augment = BatchAugment(**batch_augment) if batch_augment is not None else None
-        self.channels_last = bool(channels_last)
+        self.channels_last = resolve_channels_last(channels_last)
         self._calls = 0   # iteration fallback outside a runner
 
     def _iteration(self) -> int:
@@ -60,8 +65,9 @@ class ClsDataPreprocessor(BaseDataPreprocessor):
         return int(it) if it is not None else self._calls
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        data = self.cast_data(data)
-        inputs = data['inputs']
+        # only the images go to the device; data samples stay on the host (labels: one copy
+        # per batch in `stack_labels`, predictions: one copy per batch in `pack_predictions`)
+        inputs = self.cast_data(data['inputs'])
         if isinstance(inputs, (list, tuple)):
             inputs = torch.stack(list(inputs))
         if inputs.ndim != 4 or inputs.shape[1] != self.mean.shape[0]:

@@ -15,7 +15,9 @@ the view reads zeros, so:
   aspect ratio ``r ~ logU[ratio]`` (clipped to the image), resized back to ``H × W``.
 
 Being differentiable, the same functions serve the KD batches (sampled from the image bank) and
-CMI's global/local views (gradients flow back to the generator).
+CMI's global/local views (gradients flow back to the generator). The random draws are made on
+the images' device (or on ``generator``'s, when one is given), so a CUDA step copies nothing
+from the host.
 """
 import math
 from typing import Optional, Sequence
@@ -36,16 +38,26 @@ def _warp(x: torch.Tensor, sw: torch.Tensor, sh: torch.Tensor, cx: torch.Tensor,
     return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
 
 
+def _draw_device(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.device:
+    """Where the random numbers are drawn: ``generator``'s device, else the images'."""
+    return generator.device if generator is not None else x.device
+
+
 def _flips(n, device, dtype, generator, p=0.5):
-    return torch.where(torch.rand(n, generator=generator) < p, -1.0, 1.0).to(device, dtype)
+    where = generator.device if generator is not None else device
+    return torch.where(torch.rand(n, generator=generator, device=where) < p, -1.0, 1.0
+                       ).to(device, dtype)
 
 
 def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True,
                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Zero-pad by ``padding``, random crop back to ``H × W``, random horizontal flip."""
     n, _, h, w = x.shape
-    dy = torch.randint(-padding, padding + 1, (n,), generator=generator).to(x.device, x.dtype)
-    dx = torch.randint(-padding, padding + 1, (n,), generator=generator).to(x.device, x.dtype)
+    where = _draw_device(x, generator)
+    dy = torch.randint(-padding, padding + 1, (n,), generator=generator,
+                       device=where).to(x.device, x.dtype)
+    dx = torch.randint(-padding, padding + 1, (n,), generator=generator,
+                       device=where).to(x.device, x.dtype)
     f = _flips(n, x.device, x.dtype, generator) if flip else x.new_ones(n)
     one = x.new_ones(n)
     return _warp(x, one, one, 2 * dx / w, 2 * dy / h, f)
@@ -56,31 +68,41 @@ def random_resized_crop_flip(x: torch.Tensor, scale: Sequence[float] = (0.25, 1.
                              generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Random crop of area ``U[scale]`` and aspect ``logU[ratio]``, resized to ``H × W``."""
     n = x.shape[0]
-    area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
-    log_r = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    where = _draw_device(x, generator)
+    area = torch.empty(n, device=where).uniform_(scale[0], scale[1], generator=generator)
+    log_r = torch.empty(n, device=where).uniform_(math.log(ratio[0]), math.log(ratio[1]),
+                                                  generator=generator)
     r = log_r.exp()
     sw = (area * r).sqrt().clamp(max=1.0)
     sh = (area / r).sqrt().clamp(max=1.0)
-    cx = (torch.rand(n, generator=generator) * 2 - 1) * (1 - sw)
-    cy = (torch.rand(n, generator=generator) * 2 - 1) * (1 - sh)
-    f = _flips(n, x.device, x.dtype, generator) if flip else torch.ones(n)
+    cx = (torch.rand(n, generator=generator, device=where) * 2 - 1) * (1 - sw)
+    cy = (torch.rand(n, generator=generator, device=where) * 2 - 1) * (1 - sh)
+    f = _flips(n, x.device, x.dtype, generator) if flip else x.new_ones(n)
     to = dict(device=x.device, dtype=x.dtype)
     return _warp(x, sw.to(**to), sh.to(**to), cx.to(**to), cy.to(**to), f.to(**to))
 
 
 class Normalize:
-    """``(x − mean) / std`` per channel, and its inverse; ``mean``/``std`` as sequences."""
+    """``(x − mean) / std`` per channel, and its inverse; ``mean``/``std`` as sequences.
+
+    The ``(1, C, 1, 1)`` statistics tensors are built once per (device, dtype) and cached: a
+    synthesis step normalises several times and must not copy them from the host each time."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]):
         if len(mean) != len(std) or any(s <= 0 for s in std):
             raise ValueError(f'normalisation needs one positive std per mean, got mean={mean}, '
                              f'std={std}')
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+        self._cache = {}
 
     def _stats(self, x):
-        shape = (1, -1, 1, 1)
-        return (torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).view(shape),
+        key = (x.device, x.dtype)
+        if key not in self._cache:
+            shape = (1, -1, 1, 1)
+            self._cache[key] = (
+                torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).view(shape),
                 torch.as_tensor(self.std, dtype=x.dtype, device=x.device).view(shape))
+        return self._cache[key]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(x)

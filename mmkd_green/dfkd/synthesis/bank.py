@@ -6,7 +6,10 @@ a PNG, at a quarter of float32 memory) in one preallocated CPU tensor that grows
 FIFO ring that overwrites the oldest images. Sampling draws indices uniformly with replacement
 (upstream shuffles an epoch over all images; both are uniform over the bank).
 
-``state_dict()`` holds only the filled part, so checkpoints grow with the bank, not its capacity.
+``state_dict()`` holds only the filled part (on the CPU), so checkpoints grow with the bank, not
+its capacity. ``load_state_dict`` puts the images on the bank's own ``device`` (the CPU unless
+given), whatever device the checkpoint was mapped to: mmengine resumes with ``map_location`` on
+the GPU, and a bank restored there would mix devices with the next round's CPU images.
 """
 from typing import Optional
 
@@ -16,12 +19,14 @@ import torch
 class ImageBank:
     """Args:
         max_size (int, optional): keep at most this many images (FIFO); ``None``: unbounded.
+        device: where the images are stored (default: the CPU).
     """
 
-    def __init__(self, max_size: Optional[int] = None):
+    def __init__(self, max_size: Optional[int] = None, device='cpu'):
         if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
             raise ValueError(f'ImageBank: `max_size` must be None or an int >= 1, got {max_size!r}')
         self.max_size = max_size
+        self.device = torch.device(device)
         self._data: Optional[torch.Tensor] = None   # (capacity, C, H, W) uint8
         self._len = 0          # number of valid images
         self._ptr = 0          # next write position (ring mode)
@@ -49,7 +54,7 @@ class ImageBank:
         new_cap = max(need, 2 * cap)
         if self.max_size is not None:
             new_cap = min(new_cap, self.max_size)
-        data = torch.empty((new_cap, *shape), dtype=torch.uint8)
+        data = torch.empty((new_cap, *shape), dtype=torch.uint8, device=self.device)
         if self._data is not None:
             data[:self._len] = self._data[:self._len]
         self._data = data
@@ -61,7 +66,7 @@ class ImageBank:
         if self._data is not None and tuple(images.shape[1:]) != self.image_shape:
             raise ValueError(f'image shape {tuple(images.shape[1:])} differs from the bank\'s '
                              f'{self.image_shape}')
-        imgs = self.to_uint8(images)
+        imgs = self.to_uint8(images).to(self.device)
         if self.max_size is not None and imgs.shape[0] > self.max_size:
             imgs = imgs[-self.max_size:]
         n = imgs.shape[0]
@@ -74,7 +79,7 @@ class ImageBank:
             self._ptr = self._len if self.max_size is None else self._len % self.max_size
             imgs = imgs[k:]
         if imgs.shape[0]:                        # full ring: overwrite the oldest
-            idx = (self._ptr + torch.arange(imgs.shape[0])) % self.max_size
+            idx = (self._ptr + torch.arange(imgs.shape[0], device=self.device)) % self.max_size
             self._data[idx] = imgs
             self._ptr = int((self._ptr + imgs.shape[0]) % self.max_size)
         self.n_added += n
@@ -92,16 +97,16 @@ class ImageBank:
         if self._len == 0:
             raise RuntimeError('the image bank is empty: run a synthesis round first')
         idx = torch.randint(0, self._len, (batch_size,), generator=generator)
-        return self._data[idx].to(device, non_blocking=True).float().div_(255)
+        return self._data[idx.to(self.device)].to(device, non_blocking=True).float().div_(255)
 
     def state_dict(self) -> dict:
-        return dict(images=self.images().clone(), ptr=self._ptr, n_added=self.n_added,
+        return dict(images=self.images().to('cpu', copy=True), ptr=self._ptr, n_added=self.n_added,
                     max_size=self.max_size)
 
     def load_state_dict(self, state: dict) -> None:
         images = state['images']
         self.max_size = state.get('max_size', self.max_size)
-        self._data = images.clone() if images.numel() else None
+        self._data = images.to(self.device, copy=True) if images.numel() else None
         self._len = int(images.shape[0]) if images.numel() else 0
         self._ptr = int(state.get('ptr', self._len))
         self.n_added = int(state.get('n_added', self._len))

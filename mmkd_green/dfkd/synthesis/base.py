@@ -25,9 +25,12 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 
+from mmkd_green.utils.memory_format import resolve_channels_last
+
 from .augment import Normalize, random_crop_flip
 from .bank import ImageBank
 from .bn_hooks import BNHooks
+from .precision import SynthesisPrecision, check_amp, synthesis_dtype
 from .round_store import RoundStore
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
@@ -48,12 +51,16 @@ class BaseSynthesizer(nn.Module):
         channels_last: feed the networks channels-last (NHWC) copies of the images during
             synthesis (:meth:`net_input`); values and gradients are the same, only the memory
             layout differs, which oneDNN's CPU convolutions run faster (WRN-40-2 forward +
-            backward with BN hooks, batch 64, this CPU: about 7 % less time).
-        amp: run the teacher and student of a synthesis step under autocast (bf16 on a CPU
-            with native bf16, fp16 on CUDA): their convolutions in low precision, while the BN
-            statistics (:class:`~.bn_hooks.BNHooks` upcasts each BN input), the logits, every
-            loss term, the images and the optimizer stay fp32. Off by default; see README for
-            its measured speed and how close its images come to the fp32 ones.
+            backward with BN hooks, batch 64, this CPU: about 7 % less time). ``'auto'``
+            (default): on where safe, off on an AVX2-only oneDNN CPU
+            (:func:`mmkd_green.utils.memory_format.resolve_channels_last`).
+        amp: run the networks of a synthesis step under autocast (``True``: bf16 on a CPU with
+            native bf16, on CUDA bf16 where supported else fp16 with a dynamic loss scale for
+            every optimizer step; ``'bf16'``/``'fp16'`` force one; see :mod:`.precision`):
+            their convolutions in low precision, while the BN statistics
+            (:class:`~.bn_hooks.BNHooks` upcasts each BN input), the logits, every loss term,
+            the images and the optimizer stay fp32. Off by default; see README for its measured
+            speed and how close its images come to the fp32 ones.
     """
 
     #: subclasses reading instance features (CMI) set this
@@ -64,7 +71,7 @@ class BaseSynthesizer(nn.Module):
                  bn: float = 1.0, oh: float = 1.0, adv: float = 0.0,
                  mean: Sequence[float] = CIFAR10_MEAN, std: Sequence[float] = CIFAR10_STD,
                  bank_size: Optional[int] = None, kd_padding: int = 4, kd_flip: bool = True,
-                 channels_last: bool = True, amp: bool = False):
+                 channels_last='auto', amp=False):
         super().__init__()
         name = type(self).__name__
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -87,9 +94,9 @@ class BaseSynthesizer(nn.Module):
         self.normalize = Normalize(mean, std)
         self.bank = ImageBank(bank_size)
         self.kd_padding, self.kd_flip = int(kd_padding), bool(kd_flip)
-        self.channels_last = bool(channels_last)
-        self.amp = bool(amp)
-        self._amp_dtype = None   # resolved per round by synthesize() (the teacher's device)
+        self.channels_last = resolve_channels_last(channels_last)
+        self.amp = check_amp(amp, name)
+        self.precision = SynthesisPrecision(None, 'cpu')   # resolved per round (teacher's device)
         self.rounds = 0
         self.round_files: List[str] = []     # with a store: one file per round (round_store.py)
         self.last_losses: Dict[str, float] = {}
@@ -135,11 +142,26 @@ class BaseSynthesizer(nn.Module):
     def run_net(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """``net(x)`` as a synthesis step runs it: under autocast when ``amp`` (logits returned
         in fp32), else plainly."""
-        if self._amp_dtype is None:
+        if self.precision.dtype is None:
             return net(x)
-        with torch.autocast(x.device.type, dtype=self._amp_dtype):
+        with self.precision.autocast():
             out = net(x)
         return out.float()
+
+    def _resolve_precision(self) -> None:
+        """The round's :class:`~.precision.SynthesisPrecision` for the teacher's device (kept
+        across rounds while device and dtype stay, so the loss scale carries over)."""
+        dtype = synthesis_dtype(self.amp, self.device, type(self).__name__)
+        if (self.precision.dtype, self.precision.device) != (dtype, self.device):
+            self.precision = SynthesisPrecision(dtype, self.device)
+
+    @staticmethod
+    def round_losses(terms: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        """A round's loss tensors as floats: one device-to-host copy per round."""
+        tensors = [torch.as_tensor(v).detach().float().reshape(()) for v in terms.values()]
+        device = next((t.device for t in tensors if t.device.type != 'cpu'), torch.device('cpu'))
+        return dict(zip(terms, torch.stack([t.to(device) for t in tensors]).cpu().tolist())) \
+            if tensors else {}
 
     def flops_key(self) -> tuple:
         """What fixes the shapes (hence the FLOPs) of the next round; subclasses reading their
@@ -180,14 +202,14 @@ class BaseSynthesizer(nn.Module):
         """One round: invert a batch, append it to the bank.
 
         Returns ``dict(images=(N, C, H, W) in [0, 1], targets=(N,), losses={name: float})``;
-        ``progress`` (optional) is called as ``progress(step, losses)`` after every step.
+        ``progress`` (optional) is called as ``progress(step, losses)`` after every step, with
+        the step's losses as 0-d tensors on the device (reading one is a host sync: do it at a
+        log interval, not every step). A step reads nothing back to the host; ``losses`` are
+        copied once, at the end of the round.
         """
         targets = self.random_targets() if targets is None else targets
         targets = targets.to(self.device)
-        if self.amp:
-            from mmkd_green.utils.cpu_autocast import autocast_dtype
-            self._amp_dtype = autocast_dtype(self.device.type, f'{type(self).__name__}(amp=True)',
-                                             'Set amp=False.')
+        self._resolve_precision()
         with self._models_frozen(), torch.enable_grad(), \
                 BNHooks(self.teacher, instance_means=self.needs_instance_means) as hooks:
             images, losses = self.invert(targets, hooks, progress)
@@ -240,7 +262,8 @@ class BaseSynthesizer(nn.Module):
         if 'round_files' in state:
             files = list(state['round_files'])
             records = [RoundStore.load(path) for path in files]
-            self.bank = ImageBank(state.get('bank_max_size', self.bank.max_size))
+            self.bank = ImageBank(state.get('bank_max_size', self.bank.max_size),
+                                  device=self.bank.device)
             for rec in records:
                 self.bank.add(rec['images'])
             self.round_files = files

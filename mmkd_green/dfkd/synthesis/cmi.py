@@ -31,6 +31,7 @@ from .base import BaseSynthesizer
 from .bn_hooks import BNHooks
 from .contrastive import ProjectionHead, contrastive_loss
 from .memory_bank import FeatureBank
+from .precision import steps_taken
 from .priors import kl_rows
 
 
@@ -73,7 +74,8 @@ class CMISynthesizer(BaseSynthesizer):
         dim = BNHooks(teacher).feature_dim(teacher, self.img_size)
         self.head = ProjectionHead(dim, self.head_dim).to(next(teacher.parameters()).device)
         self.head_optimizer = torch.optim.Adam(self.head.parameters(), lr=self.lr)
-        self.feature_bank = FeatureBank(self.feature_bank_size, 2 * dim)   # [local | global]
+        self.feature_bank = FeatureBank(self.feature_bank_size, 2 * dim,   # [local | global]
+                                        device=next(teacher.parameters()).device)
         self.generator.to(next(teacher.parameters()).device)
         if self._pending_state is not None:
             self.load_extra_state(self._pending_state)
@@ -94,7 +96,8 @@ class CMISynthesizer(BaseSynthesizer):
         z = torch.randn(n, self.nz, device=self.device, requires_grad=True)
         opt = torch.optim.Adam([{'params': self.generator.parameters()}, {'params': [z]}],
                                lr=self.lr, betas=(0.5, 0.999))
-        best_loss, best, losses = float('inf'), None, {}
+        self.feature_bank.to(self.device)           # the bank lives on the training device
+        best_loss, best, terms = None, None, {}
         for step in range(self.iterations):
             x = self.run_net(self.generator, z)
             x_global = self.net_input(self.normalize(random_crop_flip(x, padding=4)))
@@ -118,28 +121,36 @@ class CMISynthesizer(BaseSynthesizer):
                 terms['adv'] = -(kl_rows(s_out, t_out) * agree).mean()
                 loss = loss + self.adv * terms['adv']
             if self.cr > 0:
-                cached = self.feature_bank.sample(self.n_neg).to(self.device)
+                cached = self.feature_bank.sample(self.n_neg).float()
                 c_local, c_global = cached.chunk(2, dim=1)
                 proj = self.head(torch.cat([f_local, c_local, f_global, c_global], 0))
                 p_local, p_global = proj.chunk(2, dim=0)
                 terms['cr'] = contrastive_loss(p_local, p_global, n, self.cr_T)
                 loss = loss + self.cr * terms['cr']
-            value = float(loss.detach())
-            if value < best_loss or best is None:
-                best_loss = value
-                best = (x.detach().clone(), torch.cat([f_local, f_global], 1).detach().clone())
+            # keep the lowest-loss batch on the device: no host sync per step
+            value = loss.detach()
+            feats = torch.cat([f_local, f_global], 1).detach()
+            if best is None:
+                best_loss, best = value, (x.detach().clone(), feats.clone())
+            else:
+                better = value < best_loss
+                best = (torch.where(better, x.detach(), best[0]),
+                        torch.where(better, feats, best[1]))
+                best_loss = torch.where(better, value, best_loss)
             opt.zero_grad(set_to_none=True)
             self.head_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            self.head_optimizer.step()
-            losses = {k: float(v.detach()) for k, v in terms.items()}
-            losses['total'] = value
+            self.precision.backward(loss)
+            self.precision.step(opt, self.head_optimizer)
+            terms = {k: v.detach() for k, v in terms.items()}
+            terms['total'] = value
             if progress is not None:
-                progress(step, losses)
+                progress(step, terms)
         self.feature_bank.add(best[1])
         self._last_features = best[1]
-        losses['best'] = best_loss
+        terms['best'] = best_loss
+        losses = self.round_losses(terms)
+        if self.precision.scaler is not None:
+            losses['skipped_steps'] = float(self.iterations - steps_taken(opt))
         return best[0], losses
 
     def round_record(self) -> dict:
@@ -161,7 +172,8 @@ class CMISynthesizer(BaseSynthesizer):
             self._pending_state = state
             return
         if 'round_records' in state:   # replay the rounds' features (float16 on disk)
-            self.feature_bank = FeatureBank(self.feature_bank_size, self.feature_bank.dim)
+            self.feature_bank = FeatureBank(self.feature_bank_size, self.feature_bank.dim,
+                                            device=self.feature_bank.device)
             for rec in state['round_records']:
                 if 'features' in rec:
                     self.feature_bank.add(rec['features'].float())

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from mmkd_green.registry import MODELS
 from .base import BaseSynthesizer
+from .precision import steps_taken
 from .priors import jitter_flip, js_divergence, total_variation
 
 
@@ -54,7 +55,9 @@ class DeepInversionSynthesizer(BaseSynthesizer):
         n = targets.shape[0]
         x = torch.randn(n, *self.img_size, device=self.device, requires_grad=True)
         opt = torch.optim.Adam([x], lr=self.lr, betas=(0.5, 0.99))
-        best_loss, best_x, losses = float('inf'), x.detach().clone(), {}
+        # the lowest loss so far and its batch stay on the device (no host sync per step)
+        best_loss = torch.full((), float('inf'), device=self.device)
+        best_x, terms = x.detach().clone(), {}
         for step in range(self.iterations):
             x_aug = self.net_input(jitter_flip(x, self.jitter, self.flip)
                                    if self.jitter > 0 or self.flip else x)
@@ -74,19 +77,23 @@ class DeepInversionSynthesizer(BaseSynthesizer):
             if self.l2 > 0:
                 terms['l2'] = torch.linalg.vector_norm(x)
                 loss = loss + self.l2 * terms['l2']
-            value = float(loss.detach())
-            if self.keep == 'best' and value < best_loss:
-                best_loss, best_x = value, x.detach().clone()
+            value = loss.detach()
+            if self.keep == 'best':
+                better = value < best_loss
+                best_x = torch.where(better, x.detach(), best_x)
+                best_loss = torch.where(better, value, best_loss)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            self.precision.backward(loss)
+            self.precision.step(opt)
             with torch.no_grad():
                 x.copy_(self.normalize.clamp_normalized(x))
-            losses = {k: float(v.detach()) for k, v in terms.items()}
-            losses['total'] = value
+            terms = {k: v.detach() for k, v in terms.items()}
+            terms['total'] = value
             if progress is not None:
-                progress(step, losses)
+                progress(step, terms)
         if self.keep == 'best':
-            losses['best'] = best_loss
-            return self.normalize.inverse(best_x), losses
-        return self.normalize.inverse(x.detach()), losses
+            terms['best'] = best_loss
+        losses = self.round_losses(terms)
+        if self.precision.scaler is not None:
+            losses['skipped_steps'] = float(self.iterations - steps_taken(opt))
+        return self.normalize.inverse(best_x if self.keep == 'best' else x.detach()), losses
