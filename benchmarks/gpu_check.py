@@ -17,16 +17,19 @@ measured or the error) and exits 1 if any check failed (2 on a usage error). On 
   collectives, FLOP count in the run totals);
 * ``dfkd_<method>_<amp>``: DeepInversion and CMI short rounds with ``amp`` off/on (dtype chosen,
   fraction of zero image/latent gradients, seconds per step, skipped fp16 steps);
+* ``dfkd_checkpoint_resume``: the shipped CMI config (WRN-40-2 → WRN-16-1, random teacher,
+  small rounds) trained one epoch with ``train_cfg.bank_storage='checkpoint'`` (banks inside the
+  checkpoint), then resumed for a second epoch as ``tools/dfkd.py --resume`` does (mmengine maps
+  the checkpoint to the GPU): bank sizes, where the banks live, finite losses;
+* ``ssd_kd_amp_per_sample_tau``: one epoch of the toy SSD KD (configs/toy/ssd_kd_stochastic_toy.py,
+  random toy teacher, generated toy VOC) with ``--amp`` and ``PerSampleUniformTemperature``:
+  the optim wrapper and dtype ``--amp`` chose, τ of shape ``(B,)`` every iteration, finite losses;
 * ``qat_amp_refused``: QAT with ``--amp`` stops in ``apis.load_config`` naming the fix.
 
-Not covered yet (issue 22 item 9 lists them): a DFKD run saved with
-``bank_storage='checkpoint'`` then ``--resume`` on CUDA, and the toy SSD KD epoch with ``--amp``
-and per-sample τ; the bank-device fix of the resume is tested on CPU
-(tests/dfkd/test_synthesis_device_paths.py).
-
 With ``--device cpu`` the checks that need CUDA report ``skipped`` and the rest run tiny versions
-(256 images, 2-step rounds) to check the plumbing. Status: written for the first GPU run and run
-on CPU only; until a GPU has run it, its GPU results are unknown (see README).
+(256 images, 2-step rounds, 16 toy VOC images) to check the plumbing; the ``--amp`` variants run
+there only on a CPU with native bf16 (else ``skipped``). Status: written for the first GPU run
+and run on CPU only; until a GPU has run it, its GPU results are unknown (see README).
 """
 import argparse
 import json
@@ -290,6 +293,126 @@ def check_synthesis(method, amp, device):
                 loss_total=losses.get('total'))
 
 
+def check_dfkd_resume(device, work_root):
+    """One DFKD epoch saved with ``bank_storage='checkpoint'``, then ``--resume`` for a second."""
+    from mmkd_green import apis
+    from mmkd_green.classification.backbones import WideResNet
+    from mmkd_green.dfkd.pipeline import config_name, prepare_config
+    cuda = device == 'cuda'
+    batch, steps, kd_steps = (64, 5, 10) if cuda else (8, 2, 2)
+    teacher_ckpt = osp.join(work_root, 'wrn40_2_random.pth')
+    torch.manual_seed(0)
+    torch.save(WideResNet(depth=40, widen_factor=2, num_classes=10).state_dict(), teacher_ckpt)
+    work_dir = osp.join(work_root, 'dfkd_resume')
+    options = {'model.synthesizer.synthesis_batch_size': batch,
+               'model.synthesizer.iterations': steps,
+               'model.synthesizer.feature_bank_size': 4 * batch,
+               'model.synthesizer.n_neg': 2 * batch, 'train_dataloader.batch_size': batch,
+               'train_cfg.ep_steps': 2 * kd_steps, 'train_cfg.kd_steps': kd_steps,
+               'train_cfg.bank_storage': 'checkpoint', 'train_cfg.grid_interval': 0,
+               'default_hooks.checkpoint.interval': 1, 'log_level': 'WARNING'}
+
+    def train(epochs, resume):
+        cfg = apis.load_config(osp.join(ROOT, 'configs', 'dfkd', config_name('cmi')),
+                               work_dir=work_dir, cfg_options=options, resume=resume)
+        runner = apis.build_runner(prepare_config(cfg, teacher=teacher_ckpt, epochs=epochs,
+                                                  progress=False))
+        runner.train()
+        return runner
+
+    first = train(1, None)
+    ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=False)
+    extra = ckpt['state_dict']['_extra_state']['synthesizer']['_extra_state']
+    runner = train(2, True)                      # latest checkpoint of the work dir
+    synth = runner.model.synthesizer
+    rounds = 2 * 2                               # (ep_steps / kd_steps) rounds x 2 epochs
+    losses = runner.message_hub.get_scalar('train/synth_total').data[0]
+    model_device = next(runner.model.parameters()).device
+    out = dict(banks_in_checkpoint='bank' in extra and 'feature_bank' in extra,
+               epochs=(first.epoch, runner.epoch), bank_images=len(synth.bank),
+               expected_images=rounds * batch, feature_rows=len(synth.feature_bank),
+               image_bank_device=str(synth.bank.device),
+               feature_bank_device=str(synth.feature_bank.data.device),
+               model_device=str(model_device), synth_total_finite=bool(np.isfinite(losses).all()))
+    out['ok'] = (out['banks_in_checkpoint'] and out['epochs'] == (1, 2)
+                 and out['bank_images'] == out['expected_images']
+                 and out['feature_rows'] == min(rounds * batch, 4 * batch)
+                 and synth.feature_bank.data.device == model_device
+                 and out['synth_total_finite'])
+    return out
+
+
+class TauProbe(Hook):
+    """Per train iteration: the shape of the τ published for it, its batch size and its loss."""
+
+    def __init__(self):
+        self.tau_shapes, self.batches, self.losses = [], [], []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        from mmkd_green.temperature.current import get_current_temperature
+        tau = get_current_temperature(runner.message_hub)
+        self.tau_shapes.append(list(getattr(tau, 'shape', ())))
+        self.batches.append(len(data_batch['inputs']))
+        loss = outputs['loss']
+        self.losses.append(float(loss.detach() if torch.is_tensor(loss) else loss))  # a sync
+
+
+def check_ssd_kd_amp(device, work_root, amp):
+    """One toy SSD KD epoch with ``--amp`` (``amp``) and per-sample τ."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    import mmkd_green.detection  # noqa: F401  (registers)
+    from mmkd_green import apis
+    from mmkd_green.detection.toy_voc import make_toy_voc
+    init_default_scope('mmdet')
+    n_images = 240 if device == 'cuda' else 16
+    data_root = osp.join(work_root, 'toy_voc') + '/'
+    make_toy_voc(data_root, num_trainval=n_images, num_test=4, seed=0)
+    teacher_config = osp.join(ROOT, 'configs', 'toy', 'ssd_teacher_toy.py')
+    from mmengine.logging import MMLogger
+    # the current logger from here on: init_weights' INFO lines would land in the JSON on stdout
+    MMLogger.get_instance(f'gpu_check_{time.time_ns()}', log_level='WARNING')
+    torch.manual_seed(0)
+    teacher = MODELS.build(apis.load_config(teacher_config).model)
+    teacher.init_weights()
+    teacher_ckpt = osp.join(work_root, 'ssd_teacher_random.pth')
+    torch.save(dict(state_dict=teacher.state_dict(), meta=dict()), teacher_ckpt)
+    cfg = apis.load_config(osp.join(ROOT, 'configs', 'toy', 'ssd_kd_stochastic_toy.py'),
+                           work_dir=osp.join(work_root, 'ssd_kd_amp'), amp=amp)
+    cfg.temperature = dict(type='PerSampleUniformTemperature', low=2.0, high=20.0)
+    cfg.model.teacher_config, cfg.model.teacher_ckpt = teacher_config, teacher_ckpt
+    apis.point_data_root(cfg, data_root)
+    apis.set_epochs(cfg, 1)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    cfg.log_level = 'WARNING'
+    runner = apis.build_runner(cfg)
+    probe = TauProbe()
+    runner.register_hook(probe)
+    runner.train()
+    wrapper = runner.optim_wrapper
+    dtype = getattr(wrapper, 'cast_dtype', None) or getattr(wrapper, 'dtype', None)
+    per_sample = bool(probe.batches) and all(
+        shape == [b] for shape, b in zip(probe.tau_shapes, probe.batches))
+    finite = bool(probe.losses) and all(np.isfinite(probe.losses))
+    # the meter's records: a hook error (e.g. the inference-FLOP sample it keeps for runs
+    # without validation) marks a segment unmeasured
+    with open(osp.join(cfg.work_dir, 'carbon', 'carbon.jsonl')) as f:
+        segs = [r for r in map(json.loads, f) if r.get('type') in ('epoch', 'final')]
+    measured = bool(segs) and all(r['measured'] for r in segs)
+    return dict(ok=per_sample and finite and measured and runner.epoch == 1 and
+                (not amp or dtype in (torch.bfloat16, torch.float16)),
+                meter_all_measured=measured,
+                infer_flops_per_image=segs[-1].get('infer_flops_per_image') if segs else None,
+                amp=amp, optim_wrapper=type(wrapper).__name__, dtype=str(dtype),
+                loss_scaler_enabled=getattr(getattr(wrapper, 'loss_scaler', None), '_enabled',
+                                            None),
+                iterations=len(probe.losses), tau_per_sample=per_sample,
+                loss_first=probe.losses[0] if probe.losses else None,
+                loss_last=probe.losses[-1] if probe.losses else None, losses_finite=finite)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', type=int, default=None,
@@ -349,6 +472,11 @@ def main(argv=None):
                     continue
                 run(f'dfkd_{method}_{"amp" if amp else "fp32"}',
                     lambda m=method, a=amp: check_synthesis(m, a, args.device))
+        run('dfkd_checkpoint_resume', lambda: check_dfkd_resume(args.device, tmp))
+        if cuda or cpu_bf16_supported():
+            run('ssd_kd_amp_per_sample_tau', lambda: check_ssd_kd_amp(args.device, tmp, True))
+        elif 'ssd_kd_amp_per_sample_tau' not in skip:
+            checks['ssd_kd_amp_per_sample_tau'] = dict(ok=None, skipped='CPU without native bf16')
     result['wall_s'] = time.monotonic() - t0
     result['failed'] = sorted(k for k, v in checks.items() if v.get('ok') is False)
     from mmkd_green.energy.records import print_json

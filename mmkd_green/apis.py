@@ -19,9 +19,10 @@ For subprocess callers (a fresh interpreter per run)::
 caller; nothing here knows where the repository is.
 """
 import argparse
+import copy
 import os
 import os.path as osp
-from typing import Mapping, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 from mmengine.config import Config, DictAction
 
@@ -87,6 +88,56 @@ def refuse_amp_without_device(cfg: Config, path: str = 'config') -> None:
                          'autocast on the CPU (CPUAutocastOptimWrapper) or without it for fp32.')
 
 
+#: what ``--amp`` sets in ``optim_wrapper`` per :func:`amp_capability`:
+#: * ``'cuda-bf16'`` (a GPU with native bf16): bf16 autocast. bf16 has fp32's exponent range, so
+#:   gradients do not underflow and no loss scale is needed; the scaler is disabled, which also
+#:   drops its per-step inf check (a host sync: ``GradScaler.step`` reads ``found_inf``);
+#: * ``'cuda-fp16'`` (an older GPU): fp16 autocast with a dynamic loss scale;
+#: * ``'cpu'``: bf16 autocast on the CPU (refused when the runner builds it on a CPU without
+#:   native bf16).
+AMP_WRAPPERS = {
+    'cuda-bf16': dict(type='AmpOptimWrapper', dtype='bfloat16', loss_scale=dict(enabled=False)),
+    'cuda-fp16': dict(type='AmpOptimWrapper', loss_scale='dynamic'),
+    'cpu': dict(type='CPUAutocastOptimWrapper'),
+}
+
+
+def amp_capability(cuda_available: Optional[Callable[[], bool]] = None,
+                   bf16_native: Optional[Callable[[], bool]] = None) -> str:
+    """``'cuda-bf16'``, ``'cuda-fp16'`` or ``'cpu'``: which :data:`AMP_WRAPPERS` entry ``--amp``
+    uses here. The checks default to ``torch.cuda.is_available`` and
+    :func:`mmkd_green.utils.cpu_autocast.cuda_bf16_native` (compute capability >= 8.0; a GPU
+    that would only emulate bf16 gets fp16); tests pass others."""
+    if cuda_available is None:
+        import torch
+        cuda_available = torch.cuda.is_available
+    if bf16_native is None:
+        from mmkd_green.utils.cpu_autocast import cuda_bf16_native as bf16_native
+    if not cuda_available():
+        return 'cpu'
+    return 'cuda-bf16' if bf16_native() else 'cuda-fp16'
+
+
+def apply_amp(cfg: Config, path: str = 'config',
+              capability: Callable[[], str] = amp_capability) -> Config:
+    """``--amp``: set ``optim_wrapper`` to the :data:`AMP_WRAPPERS` entry of ``capability()``.
+
+    A config that already names ``AmpOptimWrapper`` / ``CPUAutocastOptimWrapper`` keeps it (an
+    ``AmpOptimWrapper`` is refused on a machine without a GPU, :func:`refuse_amp_without_device`);
+    any other wrapper type than ``OptimWrapper`` is refused."""
+    refuse_amp_without_device(cfg, path)
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper'):
+        return cfg
+    if wrapper != 'OptimWrapper':
+        raise ValueError(f'amp needs `optim_wrapper.type` OptimWrapper, got {wrapper}')
+    kind = capability()
+    if kind not in AMP_WRAPPERS:
+        raise ValueError(f'unknown amp capability {kind!r}; expected one of {sorted(AMP_WRAPPERS)}')
+    cfg.optim_wrapper.update(copy.deepcopy(AMP_WRAPPERS[kind]))
+    return cfg
+
+
 def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOptions = None,
                 launcher: str = 'none', resume: Optional[Union[bool, str]] = None,
                 amp: bool = False, auto_scale_lr: bool = False) -> Config:
@@ -100,8 +151,10 @@ def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOp
         launcher: ``'none'`` | ``'pytorch'`` | ``'slurm'`` | ``'mpi'``.
         resume: ``True``/``'auto'`` resumes from the work dir's latest checkpoint, a path from
             that checkpoint; ``None``/``False`` starts fresh.
-        amp: mixed precision: ``optim_wrapper`` becomes ``AmpOptimWrapper`` (dynamic loss scale)
-            with CUDA, else ``CPUAutocastOptimWrapper`` (bf16 autocast on a CPU with native bf16).
+        amp: mixed precision (:func:`apply_amp`): ``optim_wrapper`` becomes ``AmpOptimWrapper``
+            with bf16 (no loss scale) on a GPU with native bf16, with fp16 and a dynamic loss
+            scale on an older GPU, else ``CPUAutocastOptimWrapper`` (bf16 autocast on a CPU with
+            native bf16).
         auto_scale_lr: scale the lr by total batch / ``auto_scale_lr.base_batch_size``.
     """
     if launcher not in LAUNCHERS:
@@ -120,17 +173,7 @@ def load_config(path: str, *, work_dir: Optional[str] = None, cfg_options: CfgOp
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     refuse_qat_amp(cfg, amp, path)
     if amp:
-        refuse_amp_without_device(cfg, path)
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper not in ('AmpOptimWrapper', 'CPUAutocastOptimWrapper'):
-            if wrapper != 'OptimWrapper':
-                raise ValueError(f'amp needs `optim_wrapper.type` OptimWrapper, got {wrapper}')
-            import torch
-            if torch.cuda.is_available():
-                cfg.optim_wrapper.type = 'AmpOptimWrapper'
-                cfg.optim_wrapper.loss_scale = 'dynamic'
-            else:   # bf16 autocast; refuses a CPU without native bf16 when the runner builds it
-                cfg.optim_wrapper.type = 'CPUAutocastOptimWrapper'
+        apply_amp(cfg, path)
     if auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError('auto_scale_lr needs `auto_scale_lr = dict(enable=False, '

@@ -12,36 +12,10 @@
 #   Fewer images per epoch, not fewer epochs or seeds, is how 50 runs fit: teacher-logit sharing
 #   is not implemented, every run computes its own teacher forward (as users run a grid today).
 # * evaluation: validation (2,000 holdout images) once, at the end; test (10,000) once.
-# The earlier 3-seed, 2-epoch profile is configs/tau_study/cpu_2epoch.py (--profile cpu-2epoch).
-data_root = '../shared/data/cifar10'
-holdout = dict(fraction=0.1, seed=0)
-metric = 'accuracy'
+# The earlier 3-seed, 2-epoch profile is configs/tau_study/cpu_2epoch.py (--profile cpu-2epoch);
+# this one inherits its data, samplers, teacher and run options and changes seeds, τ, epochs, images.
+_base_ = ['./cpu_2epoch.py']
 seeds = [0, 1, 2, 3, 4]
 taus = [1, 2, 4, 6, 8, 12, 20]
 control_ks = [2, 3]   # the same-cost best-of-k control also uses k = len(taus) (capped at 5 seeds)
-stochastic = dict(
-    uniform=dict(type='UniformTemperature', low=2.0, high=20.0),
-    integer=dict(type='UniformTemperature', low=2, high=20, discrete=True),
-    per_sample=dict(type='PerSampleUniformTemperature', low=2.0, high=20.0))
-
-common_cfg_options = {
-    'train_dataloader.batch_size': 64,
-    'train_dataloader.num_workers': 0,
-    'train_dataloader.persistent_workers': False,
-    'test_dataloader.num_workers': 0,
-    'test_dataloader.persistent_workers': False,
-    'test_dataloader.batch_size': 500,
-    'optim_wrapper.optimizer.lr': 0.05,
-    'param_scheduler': [dict(type='CosineAnnealingLR', by_epoch=True, begin=0, T_max=100,
-                             end=100, eta_min=0.0)],
-    'train_cfg.val_interval': 1000,
-    'default_hooks.logger.interval': 100,
-    'default_hooks.checkpoint.interval': 1000,
-}
-teacher = dict(config='../cifar10/resnet18_teacher.py', epochs=8, seed=0,
-               cfg_options={'model.backbone.base_channels': 16})
-arms = dict(
-    hkd=dict(config='../cifar10/kd_hkd_fixed_resnet18_mobilenetv2.py', epochs=4,
-             cfg_options={'model.student.widen_factor': 0.25, 'model.student.last_channels': 256,
-                          'model.teacher.base_channels': 16,
-                          'train_dataloader.dataset.indices': 10000}))
+arms = dict(hkd=dict(epochs=4, cfg_options={'train_dataloader.dataset.indices': 10000}))

@@ -13,8 +13,9 @@ synthesis round (``model.synthesize()``), as upstream CMI's ``datafree_kd.py`` (
 Only the standard hook calls are made, so ``TemperatureHook`` publishes τ before every KD step
 and ``CarbonFootprintHook`` brackets every epoch (synthesis included) unchanged. That hook counts
 FLOPs of train steps only; the synthesis FLOPs (torch's ``FlopCounterMode``, 2 × multiply-
-accumulates, counted on a real round whenever the round's shapes differ from every round counted
-so far, e.g. while CMI's feature bank fills; see :mod:`.synthesis_flops`) are published
+accumulates: the first step of a real round counted, times its steps, whenever the round's shapes
+differ from every round counted so far, e.g. while CMI's feature bank fills; see
+:mod:`.synthesis_flops`) are published
 per round as the log scalar ``train/synth_flops`` and as the running total in the runtime info
 ``dfkd_synthesis_flops`` (saved in checkpoints). The Runner needs
 a ``train_dataloader``; here it is ``dict(batch_size=B)``: the loop replaces it by

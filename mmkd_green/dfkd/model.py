@@ -13,6 +13,11 @@ also held outside it (so the runner's optimizer and DDP see only the student), b
 generator, projection head and its optimizer, image bank, feature bank — is this model's
 ``_extra_state`` in every checkpoint, so ``resume`` restores it.
 
+Memory layout: binding the synthesizer puts teacher, student (and CMI's generator) in its layout
+(``channels_last`` → NHWC weights, see ``BaseSynthesizer.apply_layout``), and :meth:`forward`
+hands KD and validation batches to the networks in the same layout, so synthesis, KD steps and
+evaluation all run NHWC kernels end to end (or all NCHW).
+
 Under DDP each rank holds its own synthesizer (own bank; see :mod:`.loop`) bound to the
 *unwrapped* student: synthesis calls the student module directly (eval mode, no weight
 gradients), never through the DDP wrapper, so it triggers no gradient all-reduce. Checkpoints
@@ -122,6 +127,8 @@ class DataFreeDistiller(FrozenTeacherMixin, BaseModel):
         return dict(inputs=self.synthesizer.sample(batch_size, normalize=False).mul_(255))
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
+        # the networks' layout (synthesizer.apply_layout): NHWC inputs with channels_last
+        inputs = self.synthesizer.net_input(inputs)
         if mode == 'loss':
             with torch.no_grad():
                 t_logits = self.teacher(inputs)

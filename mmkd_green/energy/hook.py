@@ -79,8 +79,9 @@ def _first_sample(batch, in_dict=False):
     if isinstance(batch, dict):
         return {k: _first_sample(v, in_dict=True) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
-        if in_dict:   # pseudo_collate: lists of per-sample items
-            return [_first_sample(v) if torch.is_tensor(v) else v for v in batch[:1]]
+        if in_dict:   # pseudo_collate: lists of per-sample items (an image is (C, H, W): the
+            # first item whole, not sliced)
+            return [v.clone() if torch.is_tensor(v) else v for v in batch[:1]]
         return type(batch)(_first_sample(v) for v in batch)   # default_collate: batch fields
     return batch
 

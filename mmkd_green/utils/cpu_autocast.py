@@ -27,13 +27,24 @@ def cpu_bf16_supported() -> bool:
         return False
 
 
+def cuda_bf16_native() -> bool:
+    """Whether the current CUDA GPU runs bf16 natively (compute capability >= 8.0, Ampere and
+    newer; ROCm). ``torch.cuda.is_bf16_supported()`` alone also says True on older GPUs, where
+    bf16 is only emulated (slower than fp16); this asks without emulation (False without CUDA)."""
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:             # a torch without the argument: it had no emulation path
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def autocast_dtype(device_type: str, what: str, fix: str) -> torch.dtype:
     """The autocast dtype for training on ``device_type``: bf16 on a CPU (refused, naming
     ``what`` and ``fix``, on one without native bf16, where it runs slower than fp32); on CUDA
-    bf16 where ``torch.cuda.is_bf16_supported()`` (fp32's exponent range: small gradients do not
-    underflow), else fp16 (the caller then needs a loss scale); fp16 on other devices."""
+    bf16 where the GPU runs it natively (:func:`cuda_bf16_native`; fp32's exponent range: small
+    gradients do not underflow), else fp16 (the caller then needs a loss scale); fp16 on other
+    devices."""
     if device_type == 'cuda':
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_bf16_native() else torch.float16
     if device_type != 'cpu':
         return torch.float16
     if not cpu_bf16_supported():

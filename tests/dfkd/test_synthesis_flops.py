@@ -90,6 +90,41 @@ def test_deepinversion_rounds_are_counted_once():
     assert flops == [hand, hand] and counter.counted_rounds == 1
 
 
+def _deepinversion(seed=0):
+    torch.manual_seed(seed)
+    synth = DeepInversionSynthesizer(K, img_size=(3, S, S), synthesis_batch_size=N,
+                                     iterations=STEPS + 1, adv=1.0, kd_padding=0)
+    return synth.bind(OneConv(C_T).eval(), OneConv(C_S).eval())
+
+
+@pytest.mark.parametrize('make', [_cmi, _deepinversion], ids=['cmi', 'deepinversion'])
+def test_one_counted_step_times_steps_equals_the_whole_round_count(make):
+    """F_round = S · F_step gives what counting the whole round under the dispatch mode gave,
+    round by round (CMI: while its feature bank fills, 3 distinct round shapes)."""
+    from mmkd_green.energy.flops import count_flops
+    whole, stepwise, counter = make(), make(), SynthesisFlopCounter()
+    torch.manual_seed(5)
+    old = [count_flops(whole.synthesize)[1] for _ in range(4)]
+    torch.manual_seed(5)
+    new = [counter(stepwise, stepwise.synthesize)[1] for _ in range(4)]
+    assert new == old and sum(new) == sum(old) > 0
+    assert counter.counted_steps == counter.counted_rounds == len(set(new))
+
+
+def test_only_the_first_step_of_a_counted_round_runs_under_the_counter():
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+    synth, counter = _deepinversion(), SynthesisFlopCounter()
+    modes = []
+
+    def rounds():
+        return synth.synthesize(progress=lambda step, losses: modes.append(
+            len(_get_current_dispatch_mode_stack())))
+    counter(synth, rounds)
+    counter(synth, rounds)                   # same shapes: no step counted
+    assert modes == [1] + [0] * STEPS + [0] * (STEPS + 1)
+    assert synth.__dict__.get('_step_flops') is None   # the probe is detached after the round
+
+
 @pytest.mark.parametrize('keep', ['last', 'best'])
 def test_deepinversion_keeps_the_last_batch_like_upstream_or_the_best(keep):
     """One step: 'best' returns the initial pixels x0 (the only evaluated loss); 'last' returns

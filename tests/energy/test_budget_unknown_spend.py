@@ -9,11 +9,8 @@ import pytest
 import mmkd_green  # noqa: F401
 from mmkd_green.energy import load_run_totals
 
-from fixed_energy import FixedEnergy
 from rapl_helpers import make_powercap
-from energy_helpers import build_runner
-
-EPOCH_J = 36000.0            # 8 iterations x 4500 J = 0.01 kWh
+from test_budget import _run   # CarbonFootprintHook (PUE 1, 500 g/kWh) + FixedEnergy, 0.01 kWh/epoch
 
 
 def _lines(work_dir):
@@ -22,14 +19,6 @@ def _lines(work_dir):
                                                encoding='utf-8', errors='replace')
              if line.strip().startswith('{')]
     return [r for r in lines if not isinstance(r.get('energy_kwh'), str)]
-
-
-def _run(work_dir, root, resume=False, epochs=4, **budget):
-    hooks = [dict(type='CarbonFootprintHook', rapl_root=str(root), pue=1.0, carbon_intensity=500.0,
-                  count_flops=False, **budget), FixedEnergy(root, per_iter=EPOCH_J / 8)]
-    runner = build_runner(work_dir, hooks, epochs=epochs, val=False, resume=resume)
-    runner.train()
-    return runner
 
 
 def test_one_epoch_run_over_its_budget_is_reported_and_says_it_cannot_predict(tmp_path):

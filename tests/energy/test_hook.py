@@ -162,6 +162,20 @@ def test_resumed_run_appends_and_counts_every_attempt(tmp_path):
         sum(r['co2_g'] for r in lines if r['type'] in ('epoch', 'final')))
 
 
+def test_stored_inference_sample_is_one_whole_sample_of_every_collate():
+    """The sample the hook counts inference FLOPs on when no validation runs: a pseudo_collate
+    (mmdet) batch keeps its first (C, H, W) image whole (slicing it left 1 channel and the
+    detector's BGR→RGB step failed: IndexError, segment unmeasured)."""
+    from mmkd_green.energy.hook import _first_sample
+    x = torch.arange(6 * 3 * 4 * 4, dtype=torch.float32).view(6, 3, 4, 4)
+    det = _first_sample(dict(inputs=list(x), data_samples=['a', 'b', 'c', 'd', 'e', 'f']))
+    assert len(det['inputs']) == 1 and torch.equal(det['inputs'][0], x[0])
+    assert det['data_samples'] == ['a']
+    cls = _first_sample(dict(inputs=x, data_samples=['a'] * 6))
+    assert torch.equal(cls['inputs'], x[:1])
+    assert torch.equal(_first_sample([x, torch.arange(6)])[1], torch.arange(1))
+
+
 def test_batch_size_of_every_collate_and_odd_batches():
     """The hook's per-iteration batch size: infer_batch_size (the usual collates by exact type
     first, then the general forms), an unreadable batch as unknown (None) instead of an

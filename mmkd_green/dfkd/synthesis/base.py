@@ -48,10 +48,14 @@ class BaseSynthesizer(nn.Module):
         bank_size: max images kept (FIFO); ``None`` keeps all.
         kd_padding: zero padding of the random crop applied to KD batches (0: none).
         kd_flip: random horizontal flip of KD batches.
-        channels_last: feed the networks channels-last (NHWC) copies of the images during
-            synthesis (:meth:`net_input`); values and gradients are the same, only the memory
-            layout differs, which oneDNN's CPU convolutions run faster (WRN-40-2 forward +
-            backward with BN hooks, batch 64, this CPU: about 7 % less time). ``'auto'``
+        channels_last: run the networks in channels-last (NHWC) memory format: :meth:`bind`
+            puts the 4-D weights of teacher, student and the synthesizer's own networks
+            (:meth:`own_networks`, CMI's generator) in that layout and synthesis steps feed
+            them channels-last copies of the images (:meth:`net_input`); values and gradients
+            are the same up to float rounding, only the memory layout differs, which oneDNN's
+            CPU convolutions and cuDNN run faster (WRN-40-2 forward + backward with BN hooks,
+            batch 64, this CPU: about 7 % less time with NHWC inputs alone). With ``False`` (or
+            ``'auto'`` resolved to ``False``) :meth:`bind` puts them in NCHW instead. ``'auto'``
             (default): on where safe, off on an AVX2-only oneDNN CPU
             (:func:`mmkd_green.utils.memory_format.resolve_channels_last`).
         amp: run the networks of a synthesis step under autocast (``True``: bf16 on a CPU with
@@ -103,16 +107,37 @@ class BaseSynthesizer(nn.Module):
 
     # -- binding ---------------------------------------------------------------------------
     def bind(self, teacher: nn.Module, student: Optional[nn.Module] = None) -> 'BaseSynthesizer':
-        """Attach the frozen teacher (and the student, for the adversarial term)."""
+        """Attach the frozen teacher (and the student, for the adversarial term) and put both,
+        with :meth:`own_networks`, in the synthesis memory layout (:meth:`apply_layout`)."""
         self.__dict__['_teacher'], self.__dict__['_student'] = teacher, student
         if self.adv > 0 and student is None:
             raise ValueError(f'{type(self).__name__}: adv={self.adv} needs a student; bind one '
                              'or set adv=0')
         self.on_bind(teacher)
+        self.apply_layout()
         return self
 
     def on_bind(self, teacher: nn.Module) -> None:
         """Subclass hook: build parts that depend on the teacher (e.g. CMI's head)."""
+
+    def own_networks(self) -> List[nn.Module]:
+        """Subclass hook: the synthesizer's own convolutional networks (CMI: the generator)."""
+        return []
+
+    def apply_layout(self) -> None:
+        """Teacher, student and :meth:`own_networks` to ``channels_last`` memory format when
+        :attr:`channels_last`, else to NCHW (``Module.to(memory_format=...)``: 4-D parameters
+        and buffers change strides, values do not).
+
+        Every later move keeps the layout (``.to(device)`` preserves strides, checkpoint loads and
+        weight re-initialisation write in place), so the networks stay in it through device
+        moves, resume and CMI's per-round generator reset. Called from :meth:`bind`, i.e. when
+        the distiller is built, before the Runner wraps the student in DDP (whose gradient
+        buckets follow the parameters' strides)."""
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for net in (self.teacher, self.student, *self.own_networks()):
+            if net is not None:
+                net.to(memory_format=fmt)
 
     @property
     def teacher(self) -> nn.Module:
@@ -168,8 +193,23 @@ class BaseSynthesizer(nn.Module):
         banks add what they read (see :mod:`mmkd_green.dfkd.synthesis_flops`)."""
         return (type(self).__name__, self.synthesis_batch_size, self.iterations)
 
+    @contextlib.contextmanager
+    def step_scope(self, step: int):
+        """The context every synthesis step of :meth:`invert` runs in (forward, losses, backward,
+        optimizer steps). While a :class:`~mmkd_green.dfkd.synthesis_flops.StepFlops` probe is
+        attached (by :class:`~mmkd_green.dfkd.synthesis_flops.SynthesisFlopCounter`), the first
+        step of the round runs under the FLOP counter and every step is counted; otherwise it
+        adds nothing."""
+        probe = self.__dict__.get('_step_flops')
+        if probe is None:
+            yield
+            return
+        with probe.step(step):
+            yield
+
     def invert(self, targets: torch.Tensor, hooks: BNHooks, progress=None):
-        """Optimise one batch for ``targets``; return ``(images in [0, 1], losses dict)``."""
+        """Optimise one batch for ``targets``; return ``(images in [0, 1], losses dict)``. Each
+        step's body runs inside ``with self.step_scope(step):``."""
         raise NotImplementedError
 
     @contextlib.contextmanager

@@ -80,6 +80,10 @@ class CMISynthesizer(BaseSynthesizer):
         if self._pending_state is not None:
             self.load_extra_state(self._pending_state)
 
+    def own_networks(self) -> list:
+        """The generator (its convolutions follow the synthesis layout; the head is linear)."""
+        return [self.generator]
+
     def flops_key(self) -> tuple:
         """+ the cached rows the head processes this round, ``min(len(bank), n_neg)``."""
         cached = min(len(self.feature_bank), self.n_neg) if self.cr > 0 and \
@@ -99,52 +103,53 @@ class CMISynthesizer(BaseSynthesizer):
         self.feature_bank.to(self.device)           # the bank lives on the training device
         best_loss, best, terms = None, None, {}
         for step in range(self.iterations):
-            x = self.run_net(self.generator, z)
-            x_global = self.net_input(self.normalize(random_crop_flip(x, padding=4)))
-            x_local = self.net_input(self.normalize(
-                random_resized_crop_flip(x, scale=self.local_scale)))
-            # both views in one teacher pass (eval-mode BN treats every image alone, so this is
-            # the two separate passes' arithmetic in one batch); R_bn over the global view only
-            hooks.loss_rows = n
-            try:
-                t_out = self.run_net(self.teacher, torch.cat([x_global, x_local]))[:n]
-            finally:
-                hooks.loss_rows = None
-            loss_bn = hooks.bn_loss()
-            f_global, f_local = hooks.instance_features().split(n)
-            loss_oh = F.cross_entropy(t_out, targets)
-            loss = self.bn * loss_bn + self.oh * loss_oh
-            terms = dict(bn=loss_bn, oh=loss_oh)
-            if self.adv > 0:
-                s_out = self.run_net(self.student, x_global)
-                agree = (s_out.argmax(1) == t_out.argmax(1)).float()
-                terms['adv'] = -(kl_rows(s_out, t_out) * agree).mean()
-                loss = loss + self.adv * terms['adv']
-            if self.cr > 0:
-                cached = self.feature_bank.sample(self.n_neg).float()
-                c_local, c_global = cached.chunk(2, dim=1)
-                proj = self.head(torch.cat([f_local, c_local, f_global, c_global], 0))
-                p_local, p_global = proj.chunk(2, dim=0)
-                terms['cr'] = contrastive_loss(p_local, p_global, n, self.cr_T)
-                loss = loss + self.cr * terms['cr']
-            # keep the lowest-loss batch on the device: no host sync per step
-            value = loss.detach()
-            feats = torch.cat([f_local, f_global], 1).detach()
-            if best is None:
-                best_loss, best = value, (x.detach().clone(), feats.clone())
-            else:
-                better = value < best_loss
-                best = (torch.where(better, x.detach(), best[0]),
-                        torch.where(better, feats, best[1]))
-                best_loss = torch.where(better, value, best_loss)
-            opt.zero_grad(set_to_none=True)
-            self.head_optimizer.zero_grad(set_to_none=True)
-            self.precision.backward(loss)
-            self.precision.step(opt, self.head_optimizer)
-            terms = {k: v.detach() for k, v in terms.items()}
-            terms['total'] = value
-            if progress is not None:
-                progress(step, terms)
+            with self.step_scope(step):
+                x = self.run_net(self.generator, z)
+                x_global = self.net_input(self.normalize(random_crop_flip(x, padding=4)))
+                x_local = self.net_input(self.normalize(
+                    random_resized_crop_flip(x, scale=self.local_scale)))
+                # both views in one teacher pass (eval-mode BN treats every image alone, so this
+                # is the two separate passes' arithmetic in one batch); R_bn over the global view
+                hooks.loss_rows = n
+                try:
+                    t_out = self.run_net(self.teacher, torch.cat([x_global, x_local]))[:n]
+                finally:
+                    hooks.loss_rows = None
+                loss_bn = hooks.bn_loss()
+                f_global, f_local = hooks.instance_features().split(n)
+                loss_oh = F.cross_entropy(t_out, targets)
+                loss = self.bn * loss_bn + self.oh * loss_oh
+                terms = dict(bn=loss_bn, oh=loss_oh)
+                if self.adv > 0:
+                    s_out = self.run_net(self.student, x_global)
+                    agree = (s_out.argmax(1) == t_out.argmax(1)).float()
+                    terms['adv'] = -(kl_rows(s_out, t_out) * agree).mean()
+                    loss = loss + self.adv * terms['adv']
+                if self.cr > 0:
+                    cached = self.feature_bank.sample(self.n_neg).float()
+                    c_local, c_global = cached.chunk(2, dim=1)
+                    proj = self.head(torch.cat([f_local, c_local, f_global, c_global], 0))
+                    p_local, p_global = proj.chunk(2, dim=0)
+                    terms['cr'] = contrastive_loss(p_local, p_global, n, self.cr_T)
+                    loss = loss + self.cr * terms['cr']
+                # keep the lowest-loss batch on the device: no host sync per step
+                value = loss.detach()
+                feats = torch.cat([f_local, f_global], 1).detach()
+                if best is None:
+                    best_loss, best = value, (x.detach().clone(), feats.clone())
+                else:
+                    better = value < best_loss
+                    best = (torch.where(better, x.detach(), best[0]),
+                            torch.where(better, feats, best[1]))
+                    best_loss = torch.where(better, value, best_loss)
+                opt.zero_grad(set_to_none=True)
+                self.head_optimizer.zero_grad(set_to_none=True)
+                self.precision.backward(loss)
+                self.precision.step(opt, self.head_optimizer)
+                terms = {k: v.detach() for k, v in terms.items()}
+                terms['total'] = value
+                if progress is not None:
+                    progress(step, terms)
         self.feature_bank.add(best[1])
         self._last_features = best[1]
         terms['best'] = best_loss

@@ -59,38 +59,39 @@ class DeepInversionSynthesizer(BaseSynthesizer):
         best_loss = torch.full((), float('inf'), device=self.device)
         best_x, terms = x.detach().clone(), {}
         for step in range(self.iterations):
-            x_aug = self.net_input(jitter_flip(x, self.jitter, self.flip)
-                                   if self.jitter > 0 or self.flip else x)
-            t_out = self.run_net(self.teacher, x_aug)
-            loss_bn = hooks.bn_loss()
-            loss_oh = F.cross_entropy(t_out, targets)
-            loss = self.bn * loss_bn + self.oh * loss_oh
-            terms = dict(bn=loss_bn, oh=loss_oh)
-            if self.adv > 0:
-                loss_adv = -js_divergence(self.run_net(self.student, x_aug), t_out,
-                                          T=self.adv_T)
-                loss = loss + self.adv * loss_adv
-                terms['adv'] = loss_adv
-            if self.tv > 0:
-                terms['tv'] = total_variation(x)
-                loss = loss + self.tv * terms['tv']
-            if self.l2 > 0:
-                terms['l2'] = torch.linalg.vector_norm(x)
-                loss = loss + self.l2 * terms['l2']
-            value = loss.detach()
-            if self.keep == 'best':
-                better = value < best_loss
-                best_x = torch.where(better, x.detach(), best_x)
-                best_loss = torch.where(better, value, best_loss)
-            opt.zero_grad(set_to_none=True)
-            self.precision.backward(loss)
-            self.precision.step(opt)
-            with torch.no_grad():
-                x.copy_(self.normalize.clamp_normalized(x))
-            terms = {k: v.detach() for k, v in terms.items()}
-            terms['total'] = value
-            if progress is not None:
-                progress(step, terms)
+            with self.step_scope(step):
+                x_aug = self.net_input(jitter_flip(x, self.jitter, self.flip)
+                                       if self.jitter > 0 or self.flip else x)
+                t_out = self.run_net(self.teacher, x_aug)
+                loss_bn = hooks.bn_loss()
+                loss_oh = F.cross_entropy(t_out, targets)
+                loss = self.bn * loss_bn + self.oh * loss_oh
+                terms = dict(bn=loss_bn, oh=loss_oh)
+                if self.adv > 0:
+                    loss_adv = -js_divergence(self.run_net(self.student, x_aug), t_out,
+                                              T=self.adv_T)
+                    loss = loss + self.adv * loss_adv
+                    terms['adv'] = loss_adv
+                if self.tv > 0:
+                    terms['tv'] = total_variation(x)
+                    loss = loss + self.tv * terms['tv']
+                if self.l2 > 0:
+                    terms['l2'] = torch.linalg.vector_norm(x)
+                    loss = loss + self.l2 * terms['l2']
+                value = loss.detach()
+                if self.keep == 'best':
+                    better = value < best_loss
+                    best_x = torch.where(better, x.detach(), best_x)
+                    best_loss = torch.where(better, value, best_loss)
+                opt.zero_grad(set_to_none=True)
+                self.precision.backward(loss)
+                self.precision.step(opt)
+                with torch.no_grad():
+                    x.copy_(self.normalize.clamp_normalized(x))
+                terms = {k: v.detach() for k, v in terms.items()}
+                terms['total'] = value
+                if progress is not None:
+                    progress(step, terms)
         if self.keep == 'best':
             terms['best'] = best_loss
         losses = self.round_losses(terms)

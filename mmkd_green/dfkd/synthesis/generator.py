@@ -41,9 +41,13 @@ class DCGANGenerator(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
+        """Re-draw every weight in place. Conv weights are drawn in NCHW order and copied in, so
+        the same RNG state gives the same generator whatever its memory layout (an in-place
+        ``normal_`` fills storage order, which differs for ``channels_last`` weights)."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
+                m.weight.copy_(torch.empty_like(m.weight, memory_format=torch.contiguous_format)
+                               .normal_(0.0, 0.02))
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):

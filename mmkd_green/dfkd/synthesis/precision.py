@@ -3,7 +3,8 @@
 ``amp`` of a synthesizer selects the dtype its networks run in:
 
 * ``True``: bf16 on a CPU with native bf16 (refused on one without: slower than fp32); on CUDA
-  bf16 where ``torch.cuda.is_bf16_supported()`` (Ampere and newer), else fp16;
+  bf16 where the GPU runs it natively (``cuda_bf16_native``: Ampere and newer; not where torch
+  would only emulate it), else fp16;
 * ``'bf16'`` / ``'fp16'``: that dtype on any device (tests use ``'fp16'`` on CPU);
 * ``False``: fp32, no autocast.
 
