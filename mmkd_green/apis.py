@@ -380,8 +380,8 @@ def main(argv=None):
         raise SystemExit('usage: python -m mmkd_green.apis train|test CONFIG [options] '
                          '(`train --help`, `test --help` list the options)')
     command, rest = argv[0], argv[1:]
-    try:
-        return train_main(rest) if command == 'train' else test_main(rest)
+    try:   # the runner is dropped before the process group ends (see shutdown_distributed)
+        (train_main if command == 'train' else test_main)(rest)
     finally:
         shutdown_distributed()
 

@@ -66,4 +66,4 @@ def main(argv=None, method=None):
 
 if __name__ == '__main__':
     from mmkd_green.utils.cli import run_cli
-    run_cli(main)
+    run_cli(main, cleanup=apis.shutdown_distributed)   # frees the runner, ends gloo

@@ -8,8 +8,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from dfkd import main  # noqa: E402
+from dfkd import apis, main  # noqa: E402
 
 if __name__ == '__main__':
     from mmkd_green.utils.cli import run_cli
-    run_cli(main, method='deepinversion')
+    run_cli(main, method='deepinversion', cleanup=apis.shutdown_distributed)

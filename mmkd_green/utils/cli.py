@@ -41,11 +41,14 @@ def run_cli(main: Callable, *args, cleanup: Optional[Callable[[], None]] = None,
     """Call ``main(*args, **kwargs)`` as a tool's entry point (see the module docstring).
 
     ``sys.argv`` loses every ``--debug`` first, so ``main`` parses the rest as usual;
-    ``cleanup`` (e.g. ending a process group) runs afterwards in every case."""
+    ``cleanup`` (e.g. ending a process group) runs afterwards in every case. What ``main``
+    returns (a runner, a result dict) is dropped before ``cleanup``, so that cleanup can free it:
+    a runner still alive when gloo's process group ends is freed during interpreter shutdown,
+    where gloo's worker thread can abort the process."""
     debug = debug_requested(sys.argv[1:])
     sys.argv[1:] = [a for a in sys.argv[1:] if a != DEBUG_FLAG]
     try:
-        return main(*args, **kwargs)
+        main(*args, **kwargs)
     except USER_ERRORS as err:
         if debug or isinstance(err, NOT_USER_ERRORS):
             raise

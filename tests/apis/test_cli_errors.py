@@ -78,3 +78,24 @@ def test_run_cli_keeps_the_traceback_of_bugs(monkeypatch):
     for bug in (TypeError('x'), AttributeError('y'), RecursionError('z')):
         with pytest.raises(type(bug)):
             run_cli(_raise, bug)
+
+
+def test_run_cli_frees_what_main_returns_before_cleanup(monkeypatch):
+    """A runner returned by a tool's main must be gone when cleanup ends the process group
+    (else gloo can abort the process at interpreter exit)."""
+    import gc
+    import weakref
+    monkeypatch.setattr(sys, 'argv', ['tool.py'])
+
+    class Runner:
+        pass
+    refs = []
+
+    def main():
+        runner = Runner()
+        refs.append(weakref.ref(runner))
+        return runner
+
+    alive_at_cleanup = []
+    run_cli(main, cleanup=lambda: (gc.collect(), alive_at_cleanup.append(refs[0]() is not None)))
+    assert alive_at_cleanup == [False]

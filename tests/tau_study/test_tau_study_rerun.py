@@ -24,7 +24,6 @@ def test_run_lock_is_exclusive_across_processes(tmp_path):
             import sys
             sys.path.insert(0, {ROOT!r})
             from mmkd_green.utils.run_lock import RunLock
-from tests.fixtures import limits
             lock = RunLock({path!r})
             assert lock.try_acquire()
             print('held', flush=True)
