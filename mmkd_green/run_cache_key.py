@@ -102,11 +102,8 @@ def git_state(path: str = PACKAGE_DIR) -> dict:
 
 
 def file_sha1(path: str) -> str:
-    h = hashlib.sha1()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
+    from .utils.checkpoint_file import file_digest
+    return file_digest(path, 'sha1')
 
 
 def versions(mode: str = 'source') -> dict:

@@ -24,8 +24,10 @@ PICKLE_PROTO = b'\x80'
 HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,64})\.[^.]+$')
 
 
-def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: str, algorithm: str = 'sha256', chunk: int = 1 << 20) -> str:
+    """Hex digest of a file's bytes (``hashlib.new(algorithm)``), read in ``chunk``-byte blocks
+    (``hashlib.file_digest`` needs Python >= 3.11)."""
+    digest = hashlib.new(algorithm)
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(chunk), b''):
             digest.update(block)
@@ -49,7 +51,7 @@ def checkpoint_file_problem(path: str, check_hash: bool = True) -> Optional[str]
                     f'archive or a pickle)')
         match = HASH_IN_NAME.search(osp.basename(path)) if check_hash else None
         if match:
-            actual = sha256_of(path)
+            actual = file_digest(path, 'sha256')
             if not actual.startswith(match.group(1)):
                 return (f'its SHA-256 {actual[:len(match.group(1))]}... does not match the hash '
                         f'prefix {match.group(1)} in its name (corrupt or a different file)')
