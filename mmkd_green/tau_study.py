@@ -47,6 +47,7 @@ import json
 import multiprocessing
 import os
 import os.path as osp
+import signal
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -56,6 +57,7 @@ from mmengine.config import Config
 
 from mmkd_green import apis, run_cache_key, tau_cost, tau_estimators, tau_study_checks
 from mmkd_green.energy.records import write_json_atomic
+from mmkd_green.utils import parent_death
 from mmkd_green.utils.run_lock import RunLock
 
 RESULT_FILE = 'study_result.json'
@@ -326,19 +328,12 @@ def train_and_score(spec: RunSpec, metric: str) -> dict:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Linux: the run ends when the study process dies (even by kill -9), no orphan keeps
-    training. The parent may die before PR_SET_PDEATHSIG is armed (the signal then never comes):
-    after arming, a child whose parent is no longer ``parent_pid`` exits at once (code 3)."""
-    try:
-        import ctypes
-        import signal
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:
-        print(f'τ study run: the study process {parent_pid} is gone; not training',
-              flush=True)
-        os._exit(3)
+    """Linux: the run ends (SIGTERM) when the study process dies, even by kill -9, so no orphan
+    keeps training; a child whose parent died before the signal was armed exits at once (code 3,
+    see :mod:`mmkd_green.utils.parent_death`)."""
+    parent_death.die_with_parent(
+        parent_pid, sig=signal.SIGTERM, exit_code=3,
+        message=f'τ study run: the study process {parent_pid} is gone; not training')
 
 
 def _child(spec: RunSpec, metric: str, parent_pid: int) -> None:
