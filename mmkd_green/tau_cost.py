@@ -11,12 +11,25 @@ grid. Per cost key (kWh, g CO2-eq, train FLOPs, seconds):
                  ratio ``(T + G · m_g) / (T + m_q)``
 * the paper's grid: the same with ``P`` in place of ``G``.
 
+Teacher-logit sharing (computed, not run): with one teacher forward per (seed, iteration) for all
+``G`` runs of a seed, the grid pays the teacher forward once instead of ``G`` times. With ``f`` the
+teacher forward's share of a KD training step's FLOPs (:func:`teacher_forward_share`, counted on a
+real batch), and every cost key taken proportional to FLOPs within a run::
+
+    grid with sharing  G · m_g − (G − 1) · f · m_g = m_g · (G − (G − 1) · f)
+
+A single stochastic run is unchanged (it already runs the teacher once per iteration), so sharing
+makes the grid cheaper and the ratios smaller. Energy proportional to FLOPs is an assumption: the
+teacher forward runs without autograd and may draw a different power per FLOP.
+
 Slow runs: a KD run of the arm whose ``seconds`` exceed ``1.5 ×`` the median seconds of the
 arm's KD runs is flagged (a load artifact: the compute is the same, so the time should be).
 """
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from mmkd_green.energy.flops import count_flops
 
 PAPER_GRID_RUNS = 20
 SLOW_FACTOR = 1.5
@@ -43,17 +56,36 @@ def slow_runs(rows: List[dict], factor: float = SLOW_FACTOR) -> List[dict]:
             for r in rows if r.get('seconds') is not None and r['seconds'] > factor * med]
 
 
+def teacher_forward_share(model, inputs) -> dict:
+    """FLOPs of one KD training step on ``inputs``, split into the teacher forward ``F_t``
+    (``model.teacher_logits``) and the student's forward + backward ``F_s``
+    (``model.extract_logits``, summed and back-propagated: the KD loss itself adds no FLOPs in the
+    meter's convention); ``share = F_t / (F_t + F_s)``. Gradients are cleared afterwards."""
+    _, f_t = count_flops(model.teacher_logits, inputs)
+
+    def student_step():
+        model.extract_logits(inputs).float().sum().backward()
+    _, f_s = count_flops(student_step)
+    model.zero_grad(set_to_none=True)
+    total = f_t + f_s
+    return dict(batch=int(inputs.shape[0]), teacher_forward_flops=int(f_t),
+                student_step_flops=int(f_s), share=None if not total else f_t / total)
+
+
 def arm_cost(rows: List[dict], teacher: Optional[dict], grid_size: int,
-             samplers: Sequence[str]) -> dict:
+             samplers: Sequence[str], teacher_share: Optional[dict] = None) -> dict:
     """The module doc's numbers for one arm; ``rows`` its finished KD runs, ``teacher`` the
-    teacher run (None: the study trains none, its cost is unknown and end-to-end is left out)."""
+    teacher run (None: the study trains none, its cost is unknown and end-to-end is left out);
+    ``teacher_share`` (:func:`teacher_forward_share` of the arm's model): adds the grid with
+    teacher-logit sharing."""
     grid = [r for r in rows if r.get('kind') == 'grid']
     kd = [r for r in rows if r.get('kind') in ('grid', 'stochastic')]
     m_g = {k: _median(grid, k) for k in KEYS}
     t = {k: (None if teacher is None else teacher.get(k)) for k in KEYS}
     out = dict(grid_size=grid_size, paper_grid_runs=PAPER_GRID_RUNS, n_grid_runs=len(grid),
                median_grid_run=m_g, teacher=t, samplers={},
-               slow_runs=slow_runs(kd), slow_factor=SLOW_FACTOR)
+               slow_runs=slow_runs(kd), slow_factor=SLOW_FACTOR, teacher_share=teacher_share)
+    f = (teacher_share or {}).get('share')
     for q in samplers:
         st = [r for r in rows if r.get('kind') == 'stochastic' and r.get('sampler') == q]
         m_q = {k: _median(st, k) for k in KEYS}
@@ -68,6 +100,16 @@ def arm_cost(rows: List[dict], teacher: Optional[dict], grid_size: int,
                     k: _div(g_cost[k], m_q[k]) for k in KEYS},
                 end_to_end=e2e_g, end_to_end_one_run=e2e_q,
                 end_to_end_ratio={k: _div(e2e_g[k], e2e_q[k]) for k in KEYS})
+            if f is not None:
+                shared = {k: None if m_g[k] is None else m_g[k] * (runs - (runs - 1) * f)
+                          for k in KEYS}
+                e2e_s = {k: None if shared[k] is None or t[k] is None else t[k] + shared[k]
+                         for k in KEYS}
+                entry[name]['with_teacher_sharing'] = dict(
+                    student_only=shared,
+                    student_only_ratio={k: _div(shared[k], m_q[k]) for k in KEYS},
+                    end_to_end=e2e_s,
+                    end_to_end_ratio={k: _div(e2e_s[k], e2e_q[k]) for k in KEYS})
         out['samplers'][q] = entry
     return out
 
@@ -90,7 +132,22 @@ def cost_markdown(cost: dict, fmt=lambda v: '' if v is None else f'{v:.3g}') -> 
             row(f'{what} / one {q} run, student only: ratio', g['student_only_ratio'])
             row(f'teacher + {what} / teacher + one {q} run, end to end: ratio',
                 g['end_to_end_ratio'])
+            if g.get('with_teacher_sharing'):
+                sh = g['with_teacher_sharing']
+                row(f'{what} with teacher-logit sharing (computed) / one {q} run, student only: '
+                    f'ratio', sh['student_only_ratio'])
+                row(f'teacher + {what} with sharing (computed) / teacher + one {q} run, end to '
+                    f'end: ratio', sh['end_to_end_ratio'])
     lines.append('')
+    ts = cost.get('teacher_share')
+    if ts and ts.get('share') is not None:
+        lines.append(f'Teacher-logit sharing is computed, not run: the teacher forward is '
+                     f'{100 * ts["share"]:.1f} % of a KD training step\'s FLOPs (counted on one '
+                     f'batch of {ts["batch"]}: teacher {ts["teacher_forward_flops"]:.3g}, student '
+                     f'forward + backward {ts["student_step_flops"]:.3g}); a grid of G runs that '
+                     f'shares it costs G − (G − 1) × {ts["share"]:.3f} runs, each cost taken '
+                     f'proportional to FLOPs. One stochastic run gains nothing from it.')
+        lines.append('')
     if cost['slow_runs']:
         lines.append(f'Runs slower than {cost["slow_factor"]:g}× the median KD run (machine load; '
                      f'same compute): ' + ', '.join(f'{r["label"]} ({r["times_median"]:.2f}×)'

@@ -1,6 +1,7 @@
 """The τ study's cost from medians: student-only and end-to-end (teacher included) ratios, and
 the flag on runs slowed by machine load."""
 import pytest
+import torch
 
 from mmkd_green import tau_cost
 
@@ -37,3 +38,50 @@ def test_without_a_teacher_end_to_end_is_left_out():
     assert c['samplers']['u']['grid']['end_to_end_ratio']['seconds'] is None
     assert c['samplers']['u']['grid']['student_only_ratio']['seconds'] == pytest.approx(1.0)
     assert c['slow_runs'] == []
+
+
+class _LinearKD(torch.nn.Module):
+    """A KD model whose FLOPs are known: teacher and student are Linear(4 -> 10)."""
+
+    def __init__(self):
+        super().__init__()
+        self.student = torch.nn.Linear(4, 10)
+        self.frozen = torch.nn.Linear(4, 10).requires_grad_(False)
+
+    @torch.no_grad()
+    def teacher_logits(self, x):
+        return self.frozen(x)
+
+    def extract_logits(self, x):
+        return self.student(x)
+
+
+def test_teacher_forward_share_closed_form():
+    # teacher forward: 2·B·4·10; student forward the same, backward only the weight gradient
+    # (the input needs none) the same again: share = 1 / 3
+    m = _LinearKD()
+    s = tau_cost.teacher_forward_share(m, torch.randn(8, 4))
+    assert s['teacher_forward_flops'] == 2 * 8 * 4 * 10
+    assert s['student_step_flops'] == 2 * 2 * 8 * 4 * 10
+    assert s['share'] == pytest.approx(1 / 3) and s['batch'] == 8
+    assert m.student.weight.grad is None   # cleared
+
+
+def test_grid_with_teacher_sharing_pays_the_teacher_forward_once():
+    grid = [_run(f'g{i}', 'grid', 100, 0.1) for i in range(4)]
+    st = [_run('u0', 'stochastic', 100, 0.1, 'u')]
+    teacher = dict(seconds=200.0, energy_kwh=0.2, co2_g=100.0, train_flops=30.0)
+    share = dict(batch=8, teacher_forward_flops=60, student_step_flops=40, share=0.6)
+    c = tau_cost.arm_cost(grid + st, teacher, grid_size=4, samplers=['u'], teacher_share=share)
+    sh = c['samplers']['u']['grid']['with_teacher_sharing']
+    # 4 runs, the teacher forward (60 % of a run) paid once: 4 − 3 · 0.6 = 2.2 runs
+    assert sh['student_only']['seconds'] == pytest.approx(220.0)
+    assert sh['student_only_ratio']['energy_kwh'] == pytest.approx(2.2)
+    assert sh['end_to_end_ratio']['seconds'] == pytest.approx((200 + 220) / (200 + 100))
+    paper = c['samplers']['u']['paper_grid']['with_teacher_sharing']
+    assert paper['student_only_ratio']['train_flops'] == pytest.approx(20 - 19 * 0.6)
+    # without the share the rows are absent, and the text says sharing is computed
+    assert 'with_teacher_sharing' not in tau_cost.arm_cost(
+        grid + st, teacher, 4, ['u'])['samplers']['u']['grid']
+    text = '\n'.join(tau_cost.cost_markdown(c))
+    assert 'with teacher-logit sharing (computed)' in text and '60.0 %' in text

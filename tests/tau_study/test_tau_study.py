@@ -121,6 +121,15 @@ def test_study_end_to_end_resume_and_report(tmp_path, cifar_root):
         assert osp.getsize(report['tables'][ext]) > 0
     md = open(report['tables']['md']).read()
     assert 'τ chosen on validation' in md and 'paper grid (20 runs' in md
+    # teacher-logit sharing, computed from the FLOPs of the real KD model on a real batch
+    share = report['arms']['hkd']['cost']['teacher_share']
+    assert share['batch'] > 0 and share['teacher_forward_flops'] > 0
+    assert 0 < share['share'] < 1
+    sharing = report['arms']['hkd']['cost']['samplers']['uniform']['grid']['with_teacher_sharing']
+    plain = report['arms']['hkd']['cost']['samplers']['uniform']['grid']
+    assert sharing['student_only_ratio']['seconds'] == pytest.approx(
+        plain['student_only_ratio']['seconds'] * (2 - share['share']) / 2)
+    assert 'with teacher-logit sharing (computed)' in md
     assert open(report['tables']['csv']).read().count('\n') == 5
     # the grid's prediction from its finished runs (energy.grid_forecast), and the refusal
     grid_runs = [r for r in results if r['kind'] == 'grid']
