@@ -789,6 +789,22 @@ def write_report(report: dict, out_dir: str) -> Dict[str, str]:
     return paths
 
 
+def read_study_csv(path: str) -> List[dict]:
+    """The runs of a ``study.csv`` written by :func:`write_report`, typed back (numbers as
+    float, ``seed`` as int, empty cells as None): the input of :mod:`.tau_estimators` and
+    :mod:`.tau_cost`, e.g. to re-analyse a published study without its run folders."""
+    num = {'tau', 'val_metric', 'test_metric', 'wall_s', *COST_KEYS}
+    rows = []
+    with open(path, newline='') as f:
+        for r in csv.DictReader(f):
+            row = {k: (None if v == '' else v) for k, v in r.items()}
+            for k in num & row.keys():
+                row[k] = None if row[k] is None else float(row[k])
+            row['seed'] = None if row.get('seed') is None else int(row['seed'])
+            rows.append(row)
+    return rows
+
+
 def plot_report(report: dict, out_dir: str) -> Dict[str, str]:
     from mmkd_green.energy.plots import saved_figure
     out = dict(png_accuracy=osp.join(out_dir, 'study_accuracy.png'),

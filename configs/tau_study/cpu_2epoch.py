@@ -1,5 +1,5 @@
 # τ study, the earlier CPU profile (HKD on real CIFAR-10, 2-epoch students, 3 seeds, 10 τ): the
-# one behind results/tau_study_cpu (README, "The τ study"); kept to reproduce it. 80 min on a
+# one behind results/tau_study_cpu_2epoch (README, "The τ study"); kept to reproduce it. 80 min on a
 # 2-core CPU. Its students are too short-trained and its seeds too few to separate τ values
 # (issue 21); the default cpu profile (cpu.py) is the one sized for that.
 #   python tools/tune_temperature.py --profile cpu-2epoch

@@ -103,3 +103,36 @@ def test_pure_luck_best_of_n_gains_but_the_tau_effect_does_not():
     iv = best7['diff_vs_per_seed_choice']
     assert iv['low'] < 0 < iv['high']                                 # luck on both sides
     assert e['anova']['p'] > 0.05
+
+
+def test_published_2epoch_study_reproduces_the_reviews_numbers():
+    """The review of issue 21 recomputed results/tau_study_cpu_2epoch/study.csv independently;
+    the estimators, fed the same committed table, give its numbers."""
+    import os.path as osp
+    from mmkd_green.tau_study import read_study_csv
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    rows = [r for r in read_study_csv(osp.join(root, 'results', 'tau_study_cpu_2epoch',
+                                               'study.csv')) if r['kind'] != 'teacher']
+    e = te.estimate_arm(rows, [1, 2, 3, 4, 6, 8, 10, 13, 16, 20],
+                        ['uniform', 'integer', 'per_sample'])
+    assert e['tau_by_mean'] == 6.0 and e['n_seeds'] == 3
+    assert e['anova']['F'] == pytest.approx(1.84, abs=0.005)
+    assert e['anova']['p'] == pytest.approx(0.12, abs=0.005)
+    s = e['samplers']
+    # (a) as published: uniform −5.35; (b) by mean: −4.23 [−9.06, +0.60], −0.16 [−2.36, +2.04],
+    # −1.64; leave one seed out: −2.01, +2.06, +0.57
+    assert s['uniform']['vs_per_seed_choice']['mean'] == pytest.approx(-5.35, abs=0.005)
+    by_mean = s['uniform']['vs_by_mean']
+    assert (by_mean['mean'], by_mean['low'], by_mean['high']) == pytest.approx(
+        (-4.23, -9.06, 0.60), abs=0.005)
+    integer = s['integer']['vs_by_mean']
+    assert (integer['mean'], integer['low'], integer['high']) == pytest.approx(
+        (-0.16, -2.36, 2.04), abs=0.005)
+    assert s['per_sample']['vs_by_mean']['mean'] == pytest.approx(-1.64, abs=0.005)
+    assert [s[q]['vs_loso']['mean'] for q in ('uniform', 'integer', 'per_sample')] == \
+        pytest.approx([-2.01, 2.06, 0.57], abs=0.005)
+    # the chosen runs sit 1.44 points above their own τ's mean (selection luck)
+    means = {t: np.mean([r['test_metric'] for r in rows if r['kind'] == 'grid' and r['tau'] == t])
+             for t in {r['tau'] for r in rows if r['kind'] == 'grid'}}
+    lift = np.mean([c['test'] - means[c['tau']] for c in e['per_seed_choice'].values()])
+    assert lift == pytest.approx(1.44, abs=0.005)
