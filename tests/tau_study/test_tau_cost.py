@@ -60,10 +60,14 @@ def test_teacher_forward_share_closed_form():
     # teacher forward: 2·B·4·10; student forward the same, backward only the weight gradient
     # (the input needs none) the same again: share = 1 / 3
     m = _LinearKD()
-    s = tau_cost.teacher_forward_share(m, torch.randn(8, 4))
+    s = tau_cost.teacher_forward_share(m, torch.randn(8, 4), repeats=3)
     assert s['teacher_forward_flops'] == 2 * 8 * 4 * 10
     assert s['student_step_flops'] == 2 * 2 * 8 * 4 * 10
-    assert s['share'] == pytest.approx(1 / 3) and s['batch'] == 8
+    assert s['flop_share'] == pytest.approx(1 / 3) and s['batch'] == 8
+    # times are measured (no value can be asserted), and the share is their ratio
+    assert s['teacher_forward_s'] > 0 and s['student_step_s'] > 0 and s['repeats'] == 3
+    assert s['time_share'] == pytest.approx(
+        s['teacher_forward_s'] / (s['teacher_forward_s'] + s['student_step_s']))
     assert m.student.weight.grad is None   # cleared
 
 
@@ -71,17 +75,23 @@ def test_grid_with_teacher_sharing_pays_the_teacher_forward_once():
     grid = [_run(f'g{i}', 'grid', 100, 0.1) for i in range(4)]
     st = [_run('u0', 'stochastic', 100, 0.1, 'u')]
     teacher = dict(seconds=200.0, energy_kwh=0.2, co2_g=100.0, train_flops=30.0)
-    share = dict(batch=8, teacher_forward_flops=60, student_step_flops=40, share=0.6)
+    # the teacher: 60 % of the FLOPs but 10 % of the time (slow student FLOPs)
+    share = dict(batch=8, teacher_forward_flops=60, student_step_flops=40, flop_share=0.6,
+                 teacher_forward_s=0.01, student_step_s=0.09, repeats=5, time_share=0.1)
     c = tau_cost.arm_cost(grid + st, teacher, grid_size=4, samplers=['u'], teacher_share=share)
     sh = c['samplers']['u']['grid']['with_teacher_sharing']
-    # 4 runs, the teacher forward (60 % of a run) paid once: 4 − 3 · 0.6 = 2.2 runs
-    assert sh['student_only']['seconds'] == pytest.approx(220.0)
-    assert sh['student_only_ratio']['energy_kwh'] == pytest.approx(2.2)
-    assert sh['end_to_end_ratio']['seconds'] == pytest.approx((200 + 220) / (200 + 100))
+    # 4 runs, the teacher forward paid once: FLOPs 4 − 3 · 0.6 = 2.2 runs, time and energy
+    # 4 − 3 · 0.1 = 3.7 runs
+    assert sh['student_only']['train_flops'] == pytest.approx(22.0)
+    assert sh['student_only']['seconds'] == pytest.approx(370.0)
+    assert sh['student_only_ratio']['energy_kwh'] == pytest.approx(3.7)
+    assert sh['student_only_ratio']['co2_g'] == pytest.approx(3.7)
+    assert sh['end_to_end_ratio']['seconds'] == pytest.approx((200 + 370) / (200 + 100))
     paper = c['samplers']['u']['paper_grid']['with_teacher_sharing']
     assert paper['student_only_ratio']['train_flops'] == pytest.approx(20 - 19 * 0.6)
     # without the share the rows are absent, and the text says sharing is computed
     assert 'with_teacher_sharing' not in tau_cost.arm_cost(
         grid + st, teacher, 4, ['u'])['samplers']['u']['grid']
     text = '\n'.join(tau_cost.cost_markdown(c))
-    assert 'with teacher-logit sharing (computed)' in text and '60.0 %' in text
+    assert 'with teacher-logit sharing (computed)' in text
+    assert '60.0 %' in text and '10.0 % of its time' in text

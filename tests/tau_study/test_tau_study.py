@@ -124,11 +124,11 @@ def test_study_end_to_end_resume_and_report(tmp_path, cifar_root):
     # teacher-logit sharing, computed from the FLOPs of the real KD model on a real batch
     share = report['arms']['hkd']['cost']['teacher_share']
     assert share['batch'] > 0 and share['teacher_forward_flops'] > 0
-    assert 0 < share['share'] < 1
+    assert 0 < share['flop_share'] < 1 and 0 < share['time_share'] < 1
     sharing = report['arms']['hkd']['cost']['samplers']['uniform']['grid']['with_teacher_sharing']
     plain = report['arms']['hkd']['cost']['samplers']['uniform']['grid']
     assert sharing['student_only_ratio']['seconds'] == pytest.approx(
-        plain['student_only_ratio']['seconds'] * (2 - share['share']) / 2)
+        plain['student_only_ratio']['seconds'] * (2 - share['time_share']) / 2)
     assert 'with teacher-logit sharing (computed)' in md
     assert open(report['tables']['csv']).read().count('\n') == 5
     # the grid's prediction from its finished runs (energy.grid_forecast), and the refusal
