@@ -666,8 +666,12 @@ def _g(v, spec='.3g') -> str:
 def report_markdown(report: dict) -> str:
     m = report['metric']
     dg = _digits(report)
-    lines = [f'# τ study: fixed-τ grid vs stochastic τ ({m}, mean ± std over seeds '
-             f'{report["seeds"]})', '']
+    lines = [f'# τ study: fixed-τ grid vs stochastic τ ({m}, mean ± std over the finished '
+             f'runs of seeds {report["seeds"]})', '']
+    if report.get('incomplete'):
+        lines += [f'**Interim report:** {len(report["incomplete"])} grid(s) incomplete (listed '
+                  f'at the end); every number below is over the runs finished so far, and (a) '
+                  f'and (b) use only the seeds whose grid is complete.', '']
     t = report.get('teacher')
     if t:
         lines += [f'Teacher (trained once, shared by every run): validation {_g(t["val"], f".{dg}f")}, '

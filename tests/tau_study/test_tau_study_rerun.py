@@ -75,7 +75,7 @@ def test_failed_run_recorded_study_goes_on_and_teacher_retrained(tmp_path, capsy
     assert report['incomplete'] == [dict(arm='hkd', seed=0, missing=['hkd_broken_s0'],
                                          failed=['hkd_broken_s0'])]
     md = open(report['tables']['md']).read()
-    assert 'Failed runs' in md and 'Incomplete grids' in md
+    assert 'Failed runs' in md and 'Incomplete grids' in md and 'Interim report' in md
     # --report-only names the incomplete grid too
     again = tau_study.report_from_finished(study, out)
     assert again['incomplete'][0]['missing'] == ['hkd_broken_s0']
