@@ -471,7 +471,9 @@ def measure_teacher_shares(specs: List[RunSpec], log=print) -> Dict[str, Optiona
     """Per loss arm, :func:`tau_cost.teacher_forward_share` of its model on one real training
     batch (the first KD run of the arm, its teacher loaded from the run's checkpoint). None for an
     arm whose model has no ``teacher_logits`` (e.g. detection distillers) or that cannot be built
-    (logged): the report then leaves teacher-logit sharing out."""
+    (logged): the report then leaves teacher-logit sharing out. It runs in the study process on
+    the CPU, so for a study trained on a GPU the time share is the CPU's (the FLOP share holds
+    on any device)."""
     import torch
     from mmengine.registry import MODELS
     from mmengine.runner import Runner
