@@ -192,3 +192,14 @@ def test_loss_level_tau_is_refused_and_the_loss_uses_tau_i(tmp_path, cifar_root)
     sampler = UniformTemperature(2.0, 20.0, seed=0)
     assert len(seen) == 4
     assert [t for _, t in seen] == pytest.approx([sampler(i) for i, _ in seen], rel=1e-6)
+
+
+def test_sharing_estimate_left_out_not_fatal_without_a_teacher(tmp_path, cifar_root):
+    """No teacher checkpoint yet (e.g. --report-only after it was deleted): the estimate is left
+    out with a message naming the cause, and the report can still be written."""
+    study = tau_study.load_study(_study_file(tmp_path, cifar_root, taus=(2,), seeds=(0,)))
+    logged = []
+    shares = tau_study.measure_teacher_shares(tau_study.plan(study, str(tmp_path / 'out')),
+                                              log=logged.append)
+    assert shares == {'hkd': None}
+    assert len(logged) == 1 and 'left out' in logged[0] and 'checkpoint' in logged[0]
