@@ -460,9 +460,10 @@ def run_study(study: Config, out_dir: str, report_dir: Optional[str] = None,
                 bar.write(predicted_cost_text(forecast))
             check_grid_budget(forecast, max_grid_kwh)
     bar.close()
-    report = summarize(study, results, measure_teacher_shares(plan(study, out_dir)))
+    final = plan(study, out_dir)   # every run with its final key (the teacher is trained)
+    report = summarize(study, results, measure_teacher_shares(final))
     report['failed'] = failed
-    report['incomplete'] = incomplete_grids(study, plan(study, out_dir))
+    report['incomplete'] = incomplete_grids(study, final)
     report['tables'] = write_report(report, report_dir)
     return report
 
@@ -711,7 +712,8 @@ def report_markdown(report: dict) -> str:
                       'all runs of a seed) is not implemented: every run above computes its own '
                       'teacher forward, as users run a grid today, and the measured ratios are '
                       'those of that grid. Sharing would make the grid cheaper, not the single '
-                      'stochastic run (the "with sharing" rows, computed from FLOPs where shown).']
+                      'stochastic run (the "with sharing" rows, computed from the teacher\'s FLOP '
+                      'and time shares where shown).']
         lines.append('')
     if report.get('failed'):
         lines += ['## Failed runs (not counted; a rerun retries them)', '']
