@@ -232,7 +232,10 @@ def set_epochs(cfg: Config, epochs: int) -> Config:
 
 
 def point_data_root(cfg: Config, root: str) -> Config:
-    """Point every train/val/test dataset (also wrapped ones: ``dataset.dataset``) at ``root``."""
+    """Point every train/val/test dataset (also wrapped ones: ``dataset.dataset``) at ``root``,
+    and the config's top-level ``data_root`` variable (mmdet/mmpretrain base configs keep one)
+    too, so the resolved config names one data folder: a stale relative ``data_root`` would
+    otherwise make the study's cache key depend on the working directory."""
     def visit(ds):
         if ds is None:
             return
@@ -246,6 +249,8 @@ def point_data_root(cfg: Config, root: str) -> Config:
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key) is not None:
             visit(cfg[key].get('dataset'))
+    if 'data_root' in cfg:
+        cfg.data_root = root
     return cfg
 
 

@@ -164,7 +164,7 @@ def anova_over_tau(grid: Dict[int, Dict[float, dict]], seeds: Sequence[int],
     """One-way ANOVA of test scores grouped by τ, and the pooled within-τ sd ``σ_w``."""
     groups = [[grid[s][float(t)]['test_metric'] for s in seeds] for t in taus]
     n_total, n_groups = sum(len(g) for g in groups), len(groups)
-    out = dict(F=None, p=None, df_between=n_groups - 1, df_within=n_total - n_groups,
+    out = dict(F=None, p=None, df_between=n_groups - 1, df_within=max(n_total - n_groups, 0),
                sigma_within=None)
     if n_groups < 2 or n_total - n_groups < 1:
         return out

@@ -768,8 +768,10 @@ def estimates_markdown(e: dict, dg: int = 2) -> List[str]:
         lines.append(f'| {q} | {_iv(r["vs_by_mean"], dg)} | {_iv(r["vs_loso"], dg)} | '
                      f'{r["vs_loso"]["verdict"]} | {_g(r["vs_loso"]["mdd"], f".{dg}f")} |')
     an = e['anova']
-    lines += ['', f'One-way ANOVA of the test score over τ: F({an["df_between"]}, '
-              f'{an["df_within"]}) = {_g(an["F"], ".2f")}, p = {_g(an["p"], ".3g")}; run-to-run '
+    anova_text = (f'F({an["df_between"]}, {an["df_within"]}) = {_g(an["F"], ".2f")}, '
+                  f'p = {_g(an["p"], ".3g")}' if an['df_within'] >= 1
+                  else 'n/a (needs 2 seeds with a complete grid)')
+    lines += ['', f'One-way ANOVA of the test score over τ: {anova_text}; run-to-run '
               f'σ within τ = {_g(an["sigma_within"], f".{dg}f")}. Smallest paired difference '
               f'these {n} seeds detect (two-sided α = {e["alpha"]:g}, power {e["power"]:g}, '
               f'paired sd = √2 σ): {_g(e["study_mdd"], f".{dg}f")}. Intervals that hold 0 do '

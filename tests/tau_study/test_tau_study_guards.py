@@ -122,6 +122,21 @@ def test_cache_key_ignores_cosmetics_and_holds_versions(tmp_path, cifar_root):
     assert v['torch'] == torch.__version__ and run_cache_key.source_digest() in v['code']
 
 
+def test_cache_key_does_not_depend_on_the_working_directory(tmp_path, cifar_root, monkeypatch):
+    # The CIFAR base config's top-level ``data_root = 'data/cifar10'`` is relative; before it
+    # was pointed at the study's data root too, it was realpath'ed against the cwd, so the same
+    # study run from two checkouts had two sets of keys and trained everything again.
+    keys = []
+    for cwd in (tmp_path / 'a', tmp_path / 'b'):
+        cwd.mkdir()
+        monkeypatch.chdir(cwd)
+        study = tau_study.load_study(_study_file(tmp_path, cifar_root))
+        spec = tau_study.plan(study, str(tmp_path / 'out'))[1]
+        assert spec.cfg.data_root == spec.cfg.train_dataloader.dataset.data_root
+        keys.append(tau_study.config_key(spec.cfg, 'a' * 40))
+    assert keys[0] == keys[1]
+
+
 def test_null_result_file_is_not_a_result(tmp_path, cifar_root):
     study = tau_study.load_study(_study_file(tmp_path, cifar_root))
     spec = tau_study.plan(study, str(tmp_path / 'out'))[1]

@@ -76,6 +76,7 @@ def test_failed_run_recorded_study_goes_on_and_teacher_retrained(tmp_path, capsy
                                          failed=['hkd_broken_s0'])]
     md = open(report['tables']['md']).read()
     assert 'Failed runs' in md and 'Incomplete grids' in md and 'Interim report' in md
+    assert 'ANOVA of the test score over τ: n/a (needs 2 seeds with a complete grid)' in md
     # --report-only names the incomplete grid too
     again = tau_study.report_from_finished(study, out)
     assert again['incomplete'][0]['missing'] == ['hkd_broken_s0']
